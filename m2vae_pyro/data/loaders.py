@@ -1,0 +1,48 @@
+"""``load_dataset(name, data_dir)``: one entry point over every supported source."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .amazon import load_amazon
+from .dataset import Dataset
+from .errors import DataError
+from .movielens import load_ml100k, load_ml_latest_small
+
+_LOADERS = {"ml-100k": load_ml100k, "ml-latest-small": load_ml_latest_small}
+
+
+def default_data_dir() -> Path:
+    """``$M2VAE_DATA``, else ``./data``."""
+    return Path(os.environ.get("M2VAE_DATA", "data"))
+
+
+def available_datasets(data_dir: Path) -> list[str]:
+    names = [n for n in _LOADERS if (data_dir / n).is_dir()]
+    if data_dir.is_dir():
+        names += sorted(p.name for p in data_dir.glob("amazon-*") if p.is_dir())
+    return names
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, images: bool = False,
+                 progress: bool = True) -> Dataset:
+    """Load ``name`` (``ml-100k``, ``ml-latest-small`` or ``amazon-<category>``) from ``data_dir``.
+
+    With ``images=True`` poster features are attached too (computed once, then read from the cache).
+    """
+    data_dir = default_data_dir() if data_dir is None else Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(data_dir, "data directory not found (set --data-dir or $M2VAE_DATA)")
+    if name in _LOADERS:
+        ds = _LOADERS[name](data_dir)
+    elif name.startswith("amazon-"):
+        ds = load_amazon(data_dir, name)
+    else:
+        known = ", ".join(available_datasets(data_dir)) or "none"
+        raise DataError(data_dir, f"unknown dataset {name!r} (found here: {known})")
+    if images:
+        from .images import attach_image_features
+
+        attach_image_features(ds, progress=progress)
+    return ds

@@ -1,0 +1,56 @@
+"""Shared fixtures: the real data folder, fixed seeds, a clean Pyro param store with validation on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("M2VAE_TEST_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (DATA_DIR / "ml-100k" / "u.data").is_file():
+        pytest.fail(f"real data not found at {DATA_DIR} (set M2VAE_TEST_DATA)")
+    return DATA_DIR
+
+
+@pytest.fixture(autouse=True)
+def _seeded_and_clean(tmp_path_factory, monkeypatch):
+    np.random.seed(0)
+    try:
+        import pyro
+        import torch
+
+        pyro.clear_param_store()
+        pyro.set_rng_seed(0)
+        pyro.enable_validation(True)
+        torch.set_num_threads(min(2, torch.get_num_threads()))
+    except ImportError:  # pragma: no cover
+        pass
+    # Image features go to a per-session cache, never the user's.
+    monkeypatch.setenv("M2VAE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    yield
+
+
+@pytest.fixture
+def copy_dataset(tmp_path, data_dir):
+    """Copy the files of a dataset into a temporary data folder, to corrupt them there (never in shared/)."""
+
+    def make(*relpaths: str) -> Path:
+        root = tmp_path / "data"
+        for rel in relpaths:
+            dst = root / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(data_dir / rel, dst)
+        return root
+
+    return make
+
+
+ML100K_FILES = ("ml-100k/u.data", "ml-100k/u.item", "ml-100k-posters.csv")
