@@ -30,7 +30,8 @@ class PairSet:
             byte, bit = keys >> 3, (keys & 7).astype(np.uint8)
             starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
             self._bits = np.zeros((n_users * n_items + 7) // 8, dtype=np.uint8)
-            self._bits[byte[starts]] = np.bitwise_or.reduceat(np.left_shift(1, bit).astype(np.uint8), starts)
+            if len(keys):
+                self._bits[byte[starts]] = np.bitwise_or.reduceat(np.left_shift(1, bit).astype(np.uint8), starts)
         else:
             self._keys = keys
 
@@ -38,6 +39,8 @@ class PairSet:
         keys = users.astype(self._dtype) * self._dtype(self.n_items) + items.astype(self._dtype)
         if self._dense:
             return ((self._bits[keys >> 3] >> (keys & 7).astype(np.uint8)) & 1).view(bool)
+        if not len(self._keys):
+            return np.zeros(keys.shape, dtype=bool)
         pos = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
         return self._keys[pos] == keys
 
