@@ -1,0 +1,130 @@
+"""Every hyper-parameter in one dataclass, with the paper's presets per dataset and the Table-4 variants."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .data.errors import DataError
+
+
+@dataclass
+class Config:
+    # sizes (paper: d = 128)
+    d: int = 128
+    decoder_hidden: int = 256
+    view_gate_hidden: int = 16
+    # objective (Eq. 26): α weighs the disentangled contrastive loss, β the co-occurrence loss
+    alpha_dcl: float = 10.0
+    beta_co: float = 0.5
+    dcl: str = "literal"  # literal | pairwise | infonce (DESIGN §3)
+    tau_dcl: float = 1.0
+    tau_gate: float = 1.0  # Eq. 13
+    co_tau: float = 1.0  # Eq. 20 has none: 1.0 is the literal form
+    co_include_positive: bool = False
+    sigma_obs: float | None = None  # Eq. 24: None → sqrt(d/2), so −log p is the MSE up to a constant
+    poe_eps: float = 1e-8  # Eq. 6
+    poe_prior_expert: bool = False
+    prior: str = "moe"
+    # model variants (Table 4)
+    common: str = "poe"  # poe | early | none
+    fusion: str = "moe"  # moe | weighted_poe
+    self_gate: bool = True
+    modality_moe: bool = True
+    view_moe: bool = True
+    # sampling (paper: (c_p, c_n) = (10, 40) MovieLens, (5, 20) Sports)
+    c_p: int = 10
+    c_n: int = 40
+    batch_size: int = 1024
+    # optimisation
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    kl_warmup_steps: int = 0
+    epochs: int = 30
+    patience: int = 5
+    eval_every: int = 1
+    # protocol
+    threshold: float | None = 4.0
+    cold_fraction: float = 0.2
+    seed: int = 0
+    ks: tuple[int, ...] = (5, 10, 20)
+    eval_memory_mb: int = 256
+    variant: str = "full"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def obs_scale(self) -> float:
+        return self.sigma_obs if self.sigma_obs is not None else (self.d / 2) ** 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["ks"] = list(self.ks)
+        return out
+
+    def replace(self, **changes: Any) -> Config:
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise DataError(None, f"unknown config field(s): {', '.join(sorted(unknown))}")
+        out = dataclasses.replace(self, **changes)
+        out.validate()
+        return out
+
+    def validate(self) -> None:
+        choices = {"dcl": ("literal", "pairwise", "infonce"), "common": ("poe", "early", "none"),
+                   "fusion": ("moe", "weighted_poe"), "prior": ("moe", "standard")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise DataError(None, f"config field {name} = {getattr(self, name)!r}; choose one of {allowed}")
+        for name in ("d", "decoder_hidden", "c_p", "c_n", "batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise DataError(None, f"config field {name} must be ≥ 1, got {getattr(self, name)}")
+
+
+# Paper presets (Sec. Hyperparameter Settings); every other dataset starts from the MovieLens values.
+PRESETS: dict[str, dict[str, Any]] = {
+    "movielens": dict(alpha_dcl=10.0, beta_co=0.5, c_p=10, c_n=40),
+    "amazon": dict(alpha_dcl=100.0, beta_co=0.5, c_p=5, c_n=20, threshold=None),
+}
+
+# Table 4 ablations: each is configuration of the one model, never a copied class.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "full": {},
+    "w/o-common": dict(common="none"),
+    "early-generate": dict(common="early"),
+    "w/o-sg": dict(self_gate=False),
+    "w/o-m-moe": dict(modality_moe=False),
+    "w/o-v-moe": dict(view_moe=False),
+    "weighted-poe": dict(fusion="weighted_poe"),
+    "w/o-dcl": dict(alpha_dcl=0.0),
+    "w/o-co-cl": dict(beta_co=0.0),
+}
+
+
+def preset_for(dataset: str) -> dict[str, Any]:
+    return PRESETS["amazon"] if dataset.startswith("amazon-") else PRESETS["movielens"]
+
+
+def load_config(dataset: str, path: Path | None = None, variant: str = "full", **overrides: Any) -> Config:
+    """Defaults ← dataset preset ← TOML file ← variant ← explicit overrides (``None`` values ignored)."""
+    if variant not in VARIANTS:
+        raise DataError(None, f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    cfg = Config().replace(**preset_for(dataset))
+    if path is not None:
+        try:
+            table = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise DataError(path, "config file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise DataError(path, f"invalid TOML: {exc}") from None
+        if "ks" in table:
+            table["ks"] = tuple(table["ks"])
+        try:
+            cfg = cfg.replace(**table)
+        except DataError as exc:
+            raise DataError(path, exc.message) from None
+    cfg = cfg.replace(**VARIANTS[variant], variant=variant)
+    return cfg.replace(**{k: v for k, v in overrides.items() if v is not None})

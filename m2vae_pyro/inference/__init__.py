@@ -1,0 +1,1 @@
+"""Training loop, exact chunked scoring, evaluation protocols."""

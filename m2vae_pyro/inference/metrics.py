@@ -1,0 +1,52 @@
+"""Ranking metrics. One function serves every model: it only sees a score matrix and the ground truth.
+
+Item-to-user protocol (CCFCRec, DESIGN §3): for each cold item rank all candidate users.
+- ``hr@k``: hits in the top k divided by k, averaged over items (a precision, as CCFCRec computes it);
+- ``ndcg@k``: CCFCRec's variant, DCG over the hits divided by the ideal DCG of the *retrieved* hits
+  (1 whenever every hit sits at the top of the list, 0 with no hit);
+- ``ndcg_std@k``: the standard NDCG, ideal DCG over ``min(|GT|, k)`` positions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def rank_metrics(scores: torch.Tensor, truth: torch.Tensor, ks: tuple[int, ...] = (5, 10, 20)) -> dict[str, float]:
+    """``scores``/``truth`` ``[I, U]`` (truth bool); rows without any positive are skipped."""
+    keep = truth.any(dim=1)
+    scores, truth = scores[keep], truth[keep]
+    out: dict[str, float] = {"n_items": float(len(scores))}
+    if not len(scores):
+        return out | {f"{m}@{k}": float("nan") for k in ks for m in ("hr", "ndcg", "ndcg_std")}
+    kmax = min(max(ks), scores.shape[1])
+    top = torch.topk(scores, kmax, dim=1).indices
+    hits = torch.gather(truth, 1, top).double()  # [I, kmax]
+    discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, dtype=torch.float64))
+    n_true = truth.sum(dim=1)
+    for k in ks:
+        h = hits[:, :k]
+        dcg = (h * discount[:k]).sum(1)
+        n_hit = h.sum(1).long()
+        ideal_cum = torch.cat([torch.zeros(1, dtype=torch.float64), discount[:k].cumsum(0)])
+        retrieved_idcg = ideal_cum[n_hit]
+        std_idcg = ideal_cum[torch.clamp(n_true, max=k)]
+        out[f"hr@{k}"] = float((n_hit.double() / k).mean())
+        out[f"ndcg@{k}"] = float(torch.where(n_hit > 0, dcg / retrieved_idcg.clamp_min(1e-12), 0.0).mean())
+        out[f"ndcg_std@{k}"] = float((dcg / std_idcg).mean())
+    return out
+
+
+def truth_matrix(items: np.ndarray, candidates: np.ndarray, pos_users: np.ndarray, pos_items: np.ndarray,
+                 n_items: int) -> torch.Tensor:
+    """``[len(items), len(candidates)]`` bool: is the candidate user a positive of the item."""
+    item_row = np.full(n_items, -1)
+    item_row[items] = np.arange(len(items))
+    user_col = np.full(int(max(candidates.max(initial=0), pos_users.max(initial=0))) + 1, -1)
+    user_col[candidates] = np.arange(len(candidates))
+    rows, cols = item_row[pos_items], user_col[pos_users]
+    ok = (rows >= 0) & (cols >= 0)
+    out = torch.zeros(len(items), len(candidates), dtype=torch.bool)
+    out[torch.from_numpy(rows[ok]), torch.from_numpy(cols[ok])] = True
+    return out

@@ -1,0 +1,1 @@
+"""Plain PyTorch building blocks (no Pyro): encoders, experts, decoder, losses."""

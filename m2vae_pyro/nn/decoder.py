@@ -1,0 +1,28 @@
+"""The CVAE decoder ``e_new = F([z; a_i; c_i])`` (Eq. 19)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Decoder(nn.Module):
+    """A two-layer MLP ``F`` with the first layer split by input block.
+
+    ``W₁[z; a; c] = W_z z + W_a a + W_c c``: the split lets the exact evaluator combine per-item terms with
+    per-pair gate weights (DESIGN §5) instead of running the first layer for every (user, item) pair.
+    """
+
+    def __init__(self, d_z: int, d_content: list[int], d_out: int, hidden: int):
+        super().__init__()
+        self.z_in = nn.Linear(d_z, hidden)
+        self.content_in = nn.ModuleList(nn.Linear(d, hidden, bias=False) for d in d_content)
+        self.act = nn.Tanh()
+        self.out = nn.Linear(hidden, d_out)
+
+    def content_term(self, content: list[torch.Tensor]) -> torch.Tensor:
+        return sum(layer(x) for layer, x in zip(self.content_in, content, strict=True))
+
+    def forward(self, z: torch.Tensor, content: list[torch.Tensor]) -> torch.Tensor:
+        """``z`` ``[..., d_z]``, ``content`` a list of ``[..., d_m]`` → ``e_new`` ``[..., d_out]`` (Eq. 19)."""
+        return self.out(self.act(self.z_in(z) + self.content_term(content)))

@@ -1,0 +1,86 @@
+"""Product of experts (Eq. 6–7) and the user-aware hierarchical mixture of experts (Eq. 11–16)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def poe(mu: torch.Tensor, logvar: torch.Tensor, present: torch.Tensor | None = None, eps: float = 1e-8,
+        weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian product of experts, in log space.
+
+    Eq. 6: ``T_m = 1 / (exp(logvar_m) + ε)``; Eq. 7: ``μ = Σ μ_m T_m / Σ T_m``, ``logvar = −log Σ T_m``.
+    ``mu``/``logvar`` are ``[M, ..., d]``; ``present`` ``[M, ...]`` bool drops absent experts;
+    ``weight`` ``[M]`` (positive) scales each precision (the weighted PoE of MVGAE).
+    """
+    log_t = -torch.logaddexp(logvar, torch.full_like(logvar, math.log(eps)))  # Eq. 6, log T_m
+    if weight is not None:
+        log_t = log_t + weight.log().view(-1, *([1] * (log_t.dim() - 1)))
+    if present is not None:
+        log_t = log_t.masked_fill(~present.unsqueeze(-1), float("-inf"))
+    log_total = torch.logsumexp(log_t, dim=0)
+    mu_com = (torch.softmax(log_t, dim=0) * mu).sum(dim=0)  # Eq. 7, precision-weighted mean
+    return mu_com, -log_total  # Eq. 7, logvar_com = −log Σ T
+
+
+class SelfGate(nn.Module):
+    """Eq. 11: ``u_v = u ⊙ σ(u W_g^v + b_g^v)``, one gate per modality; identity when disabled (w/o SG)."""
+
+    def __init__(self, d: int, n_modalities: int, enabled: bool = True):
+        super().__init__()
+        self.enabled = enabled
+        self.gates = nn.ModuleList(nn.Linear(d, d) for _ in range(n_modalities))
+
+    def forward(self, user: torch.Tensor) -> list[torch.Tensor]:
+        if not self.enabled:
+            return [user for _ in self.gates]
+        return [user * torch.sigmoid(g(user)) for g in self.gates]
+
+
+def modality_logits(user_v: torch.Tensor, z_v: torch.Tensor, z_com: torch.Tensor | None,
+                    w_v: torch.Tensor) -> torch.Tensor:
+    """Eq. 12: ``logit_v = (u_v ⊙ z_v ⊙ z_com) · w_v`` (``z_com`` omitted in the w/o-common variant)."""
+    x = user_v * z_v if z_com is None else user_v * z_v * z_com
+    return x @ w_v
+
+
+def modality_gates(logits: torch.Tensor, present: torch.Tensor, tau: float) -> torch.Tensor:
+    """Eq. 13: ``softmax(logits / τ)`` over the *present* modalities; ``logits``/``present`` ``[..., M]``."""
+    return torch.softmax((logits / tau).masked_fill(~present, float("-inf")), dim=-1)
+
+
+def mix(gates: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """Eq. 14: ``x_unique = Σ_v gate_v x_v``; ``gates`` ``[..., M]``, ``xs`` ``[M, ..., d]``."""
+    return torch.einsum("...m,m...d->...d", gates, xs)
+
+
+class ViewGate(nn.Module):
+    """Eq. 15: ``α = σ(MLP(u_tᵀ v_com))`` — a scalar per user (DESIGN §3: literal, MLP 1→h→1)."""
+
+    def __init__(self, d: int, hidden: int = 16):
+        super().__init__()
+        self.v_com = nn.Parameter(torch.randn(d) / d**0.5)
+        self.mlp = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, user: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.mlp((user @ self.v_com).unsqueeze(-1))).squeeze(-1)
+
+
+def blend(alpha: torch.Tensor, x_com: torch.Tensor, x_unique: torch.Tensor) -> torch.Tensor:
+    """Eq. 16: ``x_f = α x_com + (1 − α) x_unique`` (applied to μ and to log σ² alike: a gated Gaussian)."""
+    a = alpha.unsqueeze(-1)
+    return a * x_com + (1.0 - a) * x_unique
+
+
+def moe_posterior(mu_e: torch.Tensor, logvar_e: torch.Tensor, mu_f: torch.Tensor,
+                  logvar_f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 17: the "simple MoE" of the ID view and the fused feature view, summed as the paper writes."""
+    return mu_e + mu_f, logvar_e + logvar_f
+
+
+def softplus_weight(raw: torch.Tensor) -> torch.Tensor:
+    return F.softplus(raw) + 1e-4

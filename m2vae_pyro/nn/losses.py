@@ -1,0 +1,57 @@
+"""Per-example losses: disentangled contrastive (Eq. 9–10), co-occurrence (Eq. 20), BPR (Eq. 25)."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+
+def _cos(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cosine_similarity(x, y, dim=-1, eps=1e-8)
+
+
+def disentangle_view(z_v: torch.Tensor, v: torch.Tensor, z_com: torch.Tensor, tau: float,
+                     form: str = "literal") -> torch.Tensor:
+    """Eq. 9, per item: positive pair ``(z_v, v_i)``, negatives ``(z_v, z_com,j)``. Shapes ``[B, d]`` → ``[B]``.
+
+    ``literal``: ``−sim(z_v, v_i)/τ + Σ_j sim(z_v, z_com,j)/τ`` (the exp of a sum, as printed);
+    ``pairwise``: only the item's own ``z_com``; ``infonce``: ``−log exp(sim⁺/τ) / Σ_j exp(sim_j/τ)``.
+    """
+    pos = _cos(z_v, v) / tau
+    if form == "pairwise":
+        return -pos + _cos(z_v, z_com) / tau
+    sims = F.normalize(z_v, dim=-1, eps=1e-8) @ F.normalize(z_com, dim=-1, eps=1e-8).T / tau  # [B, B]
+    if form == "literal":
+        return -pos + sims.sum(dim=-1)
+    if form == "infonce":
+        return -pos + torch.logsumexp(sims, dim=-1)
+    raise ValueError(f"unknown DCL form {form!r} (literal, pairwise, infonce)")
+
+
+def disentangle(views: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]], z_com: torch.Tensor,
+                tau: float, form: str = "literal") -> torch.Tensor:
+    """Eq. 10: ``Σ_v L_{v,com}`` over views ``(z_v, v_i, present_v)``; absent views contribute 0. → ``[B]``."""
+    total = torch.zeros(z_com.shape[:-1], dtype=z_com.dtype, device=z_com.device)
+    for z_v, v, present in views:
+        loss = disentangle_view(z_v, v, z_com, tau, form)
+        total = total + (loss if present is None else loss * present)
+    return total
+
+
+def cooccurrence(e_new: torch.Tensor, e_pos: torch.Tensor, e_neg: torch.Tensor, tau: float = 1.0,
+                 include_positive: bool = False) -> torch.Tensor:
+    """Eq. 20 per triple: mean over the ``c_p`` positives of ``−log exp(sim⁺) / Σ_{v⁻} exp(sim⁻)``.
+
+    ``e_new`` ``[B, d]``, ``e_pos`` ``[B, c_p, d]``, ``e_neg`` ``[B, c_n, d]`` → ``[B]``. The literal
+    denominator holds only negatives; ``include_positive`` adds the positive (InfoNCE).
+    """
+    pos = _cos(e_new.unsqueeze(-2), e_pos) / tau  # [B, c_p]
+    neg = torch.logsumexp(_cos(e_new.unsqueeze(-2), e_neg) / tau, dim=-1, keepdim=True)  # [B, 1]
+    if include_positive:
+        neg = torch.logaddexp(neg, pos)
+    return (neg - pos).mean(dim=-1)
+
+
+def bpr(e_new: torch.Tensor, e_user: torch.Tensor, e_neg_user: torch.Tensor) -> torch.Tensor:
+    """Eq. 25 per triple, read as ``−log σ(e_new·e_u − e_new·e_u⁻)`` (DESIGN §2). → ``[B]``."""
+    return -F.logsigmoid((e_new * e_user).sum(-1) - (e_new * e_neg_user).sum(-1))
