@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from .data.errors import DataError
+from .inference.errors import TrainingError
+from .config import VARIANTS
 from .data.loaders import default_data_dir
 
 
@@ -29,7 +31,74 @@ def build_parser() -> argparse.ArgumentParser:
     images.add_argument("dataset")
     _data_dir(images)
     images.set_defaults(func=cmd_data_images)
+
+    train = sub.add_parser("train", help="train M²VAE by SVI and write a run directory")
+    train.add_argument("dataset")
+    _data_dir(train)
+    train.add_argument("--out", type=Path, required=True, help="run directory (must be new or empty)")
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--variant", default="full", help=f"Table-4 variant: {', '.join(VARIANTS)}")
+    train.add_argument("--prior", default=None, help="prior over z: moe (paper), standard")
+    train.add_argument("--config", type=Path, default=None, help="TOML file of Config fields")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any Config field, e.g. --set lr=3e-4 (repeatable)")
+    train.add_argument("--force", action="store_true", help="overwrite a non-empty run directory")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="metrics of a run on validation and test cold items")
+    evaluate.add_argument("run", type=Path)
+    _data_dir(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
+
+
+def _parse_sets(pairs: list[str]) -> dict:
+    import dataclasses
+    import json
+
+    from .config import Config
+
+    kinds = {f.name: f.type for f in dataclasses.fields(Config)}
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in kinds:
+            raise DataError(None, f"--set {pair!r}: expected KEY=VALUE with KEY a Config field")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+        if key == "ks":
+            out[key] = tuple(out[key])
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .runs import train_run
+
+    cfg = load_config(args.dataset, args.config, args.variant, seed=args.seed, epochs=args.epochs, prior=args.prior,
+                      **_parse_sets(args.set))
+    model = train_run(args.dataset, args.data_dir, args.out, cfg, force=args.force)
+    print(f"best validation hr@5: {model.history.best_score:.4f} (epoch {model.history.best_epoch})")
+    print(f"run written to {args.out}; next: m2vae evaluate {args.out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .runs import evaluate_run
+
+    metrics = evaluate_run(args.run, args.data_dir)
+    rows = {"m2vae": metrics["test"]} | {k: v["test"] for k, v in metrics["baselines"].items()}
+    keys = [k for k in metrics["test"] if k != "n_items"]
+    print("test cold items (item-to-user):")
+    print("| model | " + " | ".join(keys) + " |")
+    print("|---|" + "---|" * len(keys))
+    for name, row in rows.items():
+        print(f"| {name} | " + " | ".join(f"{row[k]:.4f}" for k in keys) + " |")
+    print(f"metrics written to {args.run / 'metrics.json'}")
+    return 0
 
 
 def cmd_data_summary(args: argparse.Namespace) -> int:
@@ -64,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"m2vae: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingError as exc:
+        print(f"m2vae: error: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("m2vae: interrupted", file=sys.stderr)
         return 130

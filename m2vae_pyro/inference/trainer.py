@@ -16,10 +16,7 @@ from ..config import Config
 from ..data.sampling import TripleSampler
 from ..models.model import M2VAEModel, TripleBatch
 from ..guides.guide import M2VAEGuide
-
-
-class TrainingError(RuntimeError):
-    """A non-finite loss: names the term and the step."""
+from .errors import TrainingError
 
 
 @dataclass

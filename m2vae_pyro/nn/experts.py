@@ -49,8 +49,11 @@ def modality_logits(user_v: torch.Tensor, z_v: torch.Tensor, z_com: torch.Tensor
 
 
 def modality_gates(logits: torch.Tensor, present: torch.Tensor, tau: float) -> torch.Tensor:
-    """Eq. 13: ``softmax(logits / τ)`` over the *present* modalities; ``logits``/``present`` ``[..., M]``."""
-    return torch.softmax((logits / tau).masked_fill(~present, float("-inf")), dim=-1)
+    """Eq. 13: ``softmax(logits / τ)`` over the *present* modalities; ``logits``/``present`` ``[..., M]``.
+
+    An item with no content at all gets all-zero gates (its unique view contributes nothing), not NaN.
+    """
+    return torch.softmax((logits / tau).masked_fill(~present, float("-inf")), dim=-1).nan_to_num(0.0)
 
 
 def mix(gates: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,5 @@
+"""Errors raised by the training loop (kept import-light for the CLI)."""
+
+
+class TrainingError(RuntimeError):
+    """A non-finite loss: names the term and the step."""

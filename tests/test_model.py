@@ -1,0 +1,130 @@
+"""The Pyro model/guide pair: sites and shapes, KL bookkeeping, variants, the exact chunked scorer."""
+
+import numpy as np
+import pyro
+import pytest
+import torch
+from pyro import poutine
+
+from m2vae_pyro.config import VARIANTS, Config
+from m2vae_pyro.data import TripleSampler, cold_start_split
+from m2vae_pyro.guides import M2VAEGuide
+from m2vae_pyro.inference.scoring import embed_pairs, score_pairs
+from m2vae_pyro.models import M2VAEModel, TripleBatch, make_prior
+from m2vae_pyro.nn.networks import M2VAENetworks
+from synthetic import tiny_dataset
+
+SMALL = dict(d=8, decoder_hidden=16, c_p=2, c_n=3, batch_size=16)
+
+
+def build(ds, **over):
+    cfg = Config().replace(**(SMALL | over))
+    nets = M2VAENetworks(ds, cfg)
+    split = cold_start_split(ds, seed=0, threshold=None)
+    sampler = TripleSampler(split, ds.n_users, ds.n_items, cfg.c_p, cfg.c_n)
+    batch = TripleBatch.from_triples(sampler.sample(np.random.default_rng(0), n=16), len(sampler))
+    return cfg, nets, M2VAEModel(nets, make_prior(cfg.prior)), M2VAEGuide(nets), batch
+
+
+def traces(model, guide, batch):
+    g = poutine.trace(guide).get_trace(batch)
+    m = poutine.trace(poutine.replay(model, trace=g)).get_trace(batch)
+    return m, g
+
+
+def test_sites_and_shapes():
+    ds = tiny_dataset()
+    cfg, nets, model, guide, batch = build(ds)
+    m, g = traces(model, guide, batch)
+    samples = {n: s for n, s in m.nodes.items() if s["type"] == "sample"}
+    assert set(samples) == {"triples", "z_a", "z_c", "z_com", "z", "e", "bpr", "dcl", "co"}
+    for name in ("z_a", "z_c", "z_com", "z", "e"):
+        assert samples[name]["value"].shape == (16, cfg.d)
+        assert samples[name]["fn"].event_shape == (cfg.d,) and samples[name]["fn"].batch_shape == (16,)
+    for name in ("bpr", "dcl", "co"):
+        assert samples[name]["fn"].batch_shape == (16,)  # per-example factors inside the plate
+    assert samples["e"]["is_observed"]
+    guide_sites = {n for n, s in g.nodes.items() if s["type"] == "sample"}
+    assert guide_sites == {"triples", "z_a", "z_c", "z_com", "z"}
+    # everything is scaled by N / B through the one plate
+    m.compute_log_prob()
+    assert samples["z"]["scale"] == pytest.approx(batch.size / 16)
+
+
+def test_z_com_adds_zero_kl():
+    ds = tiny_dataset()
+    _, _, model, guide, batch = build(ds)
+    m, g = traces(model, guide, batch)
+    kl = torch.distributions.kl_divergence(g.nodes["z_com"]["fn"], m.nodes["z_com"]["fn"])
+    assert torch.allclose(kl, torch.zeros_like(kl), atol=1e-6)
+
+
+def test_no_image_modality_and_missing_items_give_finite_loss():
+    for ds in (tiny_dataset(image=False), tiny_dataset(image=True)):
+        _, nets, model, guide, batch = build(ds)
+        loss = pyro.infer.TraceMeanField_ELBO().differentiable_loss(model, guide, batch)
+        assert torch.isfinite(loss)
+        m, _ = traces(model, guide, batch)
+        assert ("z_c" in m.nodes) == nets.has_image
+
+
+def test_trace_elbo_agrees_with_mean_field():
+    ds = tiny_dataset()
+    _, _, model, guide, batch = build(ds)
+    with torch.no_grad():
+        mf = torch.stack([pyro.infer.TraceMeanField_ELBO().differentiable_loss(model, guide, batch) for _ in range(60)])
+        mc = torch.stack([pyro.infer.Trace_ELBO().differentiable_loss(model, guide, batch) for _ in range(60)])
+    se = (mf.var() / len(mf) + mc.var() / len(mc)).sqrt()
+    assert abs(mf.mean() - mc.mean()) < 4 * se + 1e-3 * abs(mf.mean())
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_each_variant_trains(variant):
+    ds = tiny_dataset()
+    _, _, model, guide, batch = build(ds, **VARIANTS[variant])
+    elbo = pyro.infer.TraceMeanField_ELBO()(model, guide)
+    optim = torch.optim.Adam(elbo.parameters(), lr=1e-2)
+    before = [p.detach().clone() for p in elbo.parameters()]
+    for _ in range(3):
+        loss = elbo(batch)
+        assert torch.isfinite(loss)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    assert any(not torch.equal(a, b) for a, b in zip(before, elbo.parameters()))
+
+
+@pytest.mark.parametrize("variant", ["full", "w/o-common", "weighted-poe", "w/o-m-moe"])
+@pytest.mark.parametrize("image", [True, False])
+def test_chunked_scores_equal_naive_per_pair_loop(variant, image):
+    ds = tiny_dataset(image=image)
+    cfg, nets, model, guide, _ = build(ds, **VARIANTS[variant])
+    nets.eval()
+    users, items = torch.arange(12), torch.arange(ds.n_items)
+    fast = score_pairs(nets, model.prior, users, items, memory_mb=0)  # smallest chunks: one user at a time
+    big = score_pairs(nets, model.prior, users, items, memory_mb=64)
+    with torch.no_grad():
+        naive = torch.empty(len(users), ds.n_items)
+        for u in range(len(users)):
+            for i in range(ds.n_items):
+                views = nets.views(items[i : i + 1])
+                user = nets.user_emb(users[u : u + 1])
+                z = views.mu
+                loc, _ = model.prior.z_loc_scale(nets, views, z, views.mu_com, user)  # gates at the means
+                naive[u, i] = nets.decode(loc, views)[0] @ user[0]
+    assert torch.allclose(fast, naive, atol=1e-5) and torch.allclose(big, naive, atol=1e-5)
+    e = embed_pairs(nets, model.prior, users[:3], items[:4])
+    with torch.no_grad():
+        assert torch.allclose((e * nets.user_emb(users[:3])[:, None]).sum(-1), naive[:3, :4], atol=1e-5)
+
+
+def test_per_user_gates_differ_between_users():
+    ds = tiny_dataset()
+    _, nets, _, _, _ = build(ds)
+    gates = nets.pair_modality_weights(nets.views(torch.arange(ds.n_items)), nets.user_emb(torch.arange(5)))
+    assert gates.shape == (5, ds.n_items, 2)
+    assert torch.allclose(gates[:, 3:].sum(-1), torch.ones(5, ds.n_items - 3))
+    assert torch.equal(gates[:, 0], torch.tensor([[0.0, 1.0]] * 5))  # item 0 has no attribute
+    assert torch.equal(gates[:, 2], torch.zeros(5, 2))  # item 2 has no content: no unique view
+    assert not torch.allclose(gates[0], gates[1])
+    assert torch.equal(gates[:, 1], torch.tensor([[1.0, 0.0]] * 5))  # item 1 has no image
