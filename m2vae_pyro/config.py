@@ -20,7 +20,7 @@ class Config:
     # objective (Eq. 26): α weighs the disentangled contrastive loss, β the co-occurrence loss
     alpha_dcl: float = 10.0
     beta_co: float = 0.5
-    dcl: str = "literal"  # literal | pairwise | infonce (DESIGN §3)
+    dcl: str = "pairwise"  # literal | pairwise | infonce (DESIGN §3; pairwise won on validation, docs/paper-map.md)
     tau_dcl: float = 1.0
     tau_gate: float = 1.0  # Eq. 13
     co_tau: float = 1.0  # Eq. 20 has none: 1.0 is the literal form

@@ -20,8 +20,24 @@ def data_dir() -> Path:
     return DATA_DIR
 
 
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.getbasetemp() / "cache"
+
+
+@pytest.fixture(scope="session")
+def ml100k_images(data_dir, session_cache):
+    """ML-100K with poster features, computed once per test session into the session cache."""
+    from m2vae_pyro.data import load_dataset
+    from m2vae_pyro.data.images import attach_image_features
+
+    ds = load_dataset("ml-100k", data_dir)
+    computed = attach_image_features(ds, cache=session_cache, progress=False)
+    return ds, computed
+
+
 @pytest.fixture(autouse=True)
-def _seeded_and_clean(tmp_path_factory, monkeypatch):
+def _seeded_and_clean(session_cache, monkeypatch):
     np.random.seed(0)
     try:
         import pyro
@@ -34,7 +50,7 @@ def _seeded_and_clean(tmp_path_factory, monkeypatch):
     except ImportError:  # pragma: no cover
         pass
     # Image features go to a per-session cache, never the user's.
-    monkeypatch.setenv("M2VAE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("M2VAE_CACHE_DIR", str(session_cache))
     yield
 
 

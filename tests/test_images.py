@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from m2vae_pyro.data import load_dataset
-from m2vae_pyro.data.images import FEATURE_DIM, attach_image_features, cached_features, load_image
+from m2vae_pyro.data.images import FEATURE_DIM, cached_features, load_image
 
 
 def test_odd_images_open(data_dir):
@@ -42,17 +41,15 @@ def test_corrupt_cache_is_named(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_ml100k_features_keep_items_without_poster(data_dir, tmp_path, capsys, monkeypatch):
+def test_ml100k_features_keep_items_without_poster(ml100k_images, data_dir, capsys):
     from m2vae_pyro.cli import main
 
-    ds = load_dataset("ml-100k", data_dir)
-    assert attach_image_features(ds, cache=tmp_path, progress=False)
+    ds, _ = ml100k_images
     img = ds.modalities["image"]
     assert ds.n_items == 1682 and img.features.shape == (1682, FEATURE_DIM)
     absent = ~img.present
     assert absent.sum() == 14 and (img.features[absent] == 0).all()
     assert np.isfinite(img.features).all() and (np.abs(img.features[img.present]).sum(1) > 0).all()
-    # the CLI finds the cache the second time
-    monkeypatch.setenv("M2VAE_CACHE_DIR", str(tmp_path))
+    # a second run (the CLI, same cache) reuses the features instead of recomputing them
     assert main(["data", "images", "ml-100k", "--data-dir", str(data_dir)]) == 0
     assert "cache: reused" in capsys.readouterr().out

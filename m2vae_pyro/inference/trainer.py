@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -63,7 +64,10 @@ def fit(model: M2VAEModel, guide: M2VAEGuide, sampler: TripleSampler, cfg: Confi
             for triples in bar:
                 scale = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
                 model.kl_scale = guide.kl_scale = scale
-                loss = elbo(TripleBatch.from_triples(triples, n))
+                with warnings.catch_warnings():
+                    # Pyro's generic NaN warning; _check_finite below names the term and the step instead.
+                    warnings.filterwarnings("ignore", message="Encountered NaN")
+                    loss = elbo(TripleBatch.from_triples(triples, n))
                 terms = {k: float(v) for k, v in model.last_terms.items()}
                 total = float(loss.detach())
                 weighted = terms.get("bpr", 0.0) + cfg.alpha_dcl * terms.get("dcl", 0.0) \

@@ -1,0 +1,105 @@
+"""Training end to end: the CLI on real ML-100K, early stopping, run files, numerical safety."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from m2vae_pyro.cli import main
+from m2vae_pyro.config import Config
+from m2vae_pyro.data import TripleSampler, cold_start_split
+from m2vae_pyro.inference.errors import TrainingError
+from m2vae_pyro.inference.trainer import fit
+from m2vae_pyro.m2vae import M2VAE
+from synthetic import tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def trained_run(ml100k_images, data_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "a"
+    assert main(["train", "ml-100k", "--data-dir", str(data_dir), "--out", str(run), "--seed", "0",
+                 "--epochs", "8"]) == 0
+    assert main(["evaluate", str(run)]) == 0
+    return run
+
+
+@pytest.mark.slow
+def test_train_writes_run_files(trained_run):
+    for name in ("config.json", "split.csv", "checkpoint.pt", "history.csv", "curves.png", "metrics.json"):
+        assert (trained_run / name).is_file(), name
+    history = pd.read_csv(trained_run / "history.csv")
+    assert {"elbo", "bpr", "dcl", "co", "val_hr@5"} <= set(history.columns)
+    assert history["bpr"].iloc[-1] < history["bpr"].iloc[0]  # it learns
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert set(metrics) == {"validation", "test", "baselines"}
+    assert {"userpop", "random", "content_activity"} <= set(metrics["baselines"])
+    for k in (5, 10, 20):
+        for m in ("hr", "ndcg", "ndcg_std"):
+            assert 0.0 <= metrics["test"][f"{m}@{k}"] <= 1.0
+
+
+@pytest.mark.slow
+def test_short_training_beats_user_activity_on_validation(trained_run):
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert metrics["validation"]["hr@5"] > metrics["baselines"]["userpop"]["validation"]["hr@5"]
+    assert metrics["validation"]["hr@5"] > 3 * metrics["baselines"]["random"]["validation"]["hr@5"]
+
+
+@pytest.mark.slow
+def test_run_directory_is_not_overwritten(trained_run, data_dir, capsys):
+    before = (trained_run / "checkpoint.pt").stat().st_mtime_ns
+    assert main(["train", "ml-100k", "--data-dir", str(data_dir), "--out", str(trained_run), "--epochs", "1"]) == 2
+    assert "pass --force" in capsys.readouterr().err
+    assert (trained_run / "checkpoint.pt").stat().st_mtime_ns == before
+
+
+@pytest.mark.slow
+def test_reloaded_model_scores_identically(trained_run, ml100k_images):
+    ds, _ = ml100k_images
+    model = M2VAE.load(trained_run / "checkpoint.pt", ds)
+    again = M2VAE.load(trained_run / "checkpoint.pt", ds)
+    users, items = torch.arange(20), torch.from_numpy(model.split.items("test")[:7])
+    assert torch.equal(model.score(users, items), again.score(users, items))
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert model.evaluate("test")["hr@5"] == pytest.approx(metrics["test"]["hr@5"])
+
+
+def test_nan_loss_stops_with_term_and_step():
+    ds = tiny_dataset()
+    cfg = Config(d=8, decoder_hidden=16, c_p=2, c_n=3, batch_size=32, epochs=3, seed=0)
+    model = M2VAE(ds, cfg, cold_start_split(ds, 0, threshold=None))
+    sampler = TripleSampler(model.split, ds.n_users, ds.n_items, cfg.c_p, cfg.c_n)
+    calls = {"n": 0}
+    saved = {}
+
+    def poison(module, inputs, output):  # ID embeddings turn NaN after ~20 steps (4 lookups a step)
+        calls["n"] += 1
+        if calls["n"] >= 80:
+            return output * float("nan")
+        return output
+
+    model.nets.item_emb.register_forward_hook(poison)
+    with pytest.raises(TrainingError, match=r"loss term '(loss|elbo|co)' is nan at step \d"):
+        fit(model.model, model.guide, sampler, cfg, validate=lambda: 0.1,
+            on_improve=lambda h: saved.setdefault("state", h.best_state), progress=False)
+    assert "state" in saved and all(torch.isfinite(v).all() for v in saved["state"].values()
+                                    if v.is_floating_point())
+
+
+def test_config_toml_and_overrides(tmp_path, capsys):
+    from m2vae_pyro.config import load_config
+
+    toml = tmp_path / "c.toml"
+    toml.write_text('lr = 0.005\ndcl = "pairwise"\nks = [5, 10]\n')
+    cfg = load_config("amazon-sports", toml, variant="w/o-dcl", epochs=2)
+    assert (cfg.lr, cfg.dcl, cfg.ks, cfg.alpha_dcl, cfg.c_p, cfg.c_n, cfg.epochs) == \
+        (0.005, "pairwise", (5, 10), 0.0, 5, 20, 2)
+    assert load_config("ml-100k").alpha_dcl == 10.0 and load_config("ml-100k").c_n == 40
+    toml.write_text("nonsense_field = 1\n")
+    assert main(["train", "ml-100k", "--out", str(tmp_path / "r"), "--config", str(toml)]) == 2
+    assert "c.toml: unknown config field(s): nonsense_field" in capsys.readouterr().err
+    assert not math.isnan(Config().obs_scale) and Config(d=128).obs_scale == 8.0
+    assert np.isclose(load_config("ml-100k", None, "w/o-common").common == "none", True)
