@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .data.errors import DataError
-from .inference.errors import TrainingError
 from .config import VARIANTS
+from .data.errors import DataError
 from .data.loaders import default_data_dir
+from .inference.errors import TrainingError
 
 
 def _data_dir(parser: argparse.ArgumentParser) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ML100K_FILES
 from m2vae_pyro.data import DataError, load_dataset
+
+from conftest import ML100K_FILES
 
 
 def _edit_line(path: Path, lineno: int, new: bytes) -> None:

@@ -12,6 +12,7 @@ from m2vae_pyro.guides import M2VAEGuide
 from m2vae_pyro.inference.scoring import embed_pairs, score_pairs
 from m2vae_pyro.models import M2VAEModel, TripleBatch, make_prior
 from m2vae_pyro.nn.networks import M2VAENetworks
+
 from synthetic import tiny_dataset
 
 SMALL = dict(d=8, decoder_hidden=16, c_p=2, c_n=3, batch_size=16)

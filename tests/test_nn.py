@@ -12,7 +12,6 @@ from m2vae_pyro.nn.encoders import AttentionPooling
 from m2vae_pyro.nn.experts import ViewGate, blend, mix, modality_gates, modality_logits, poe
 
 
-
 @pytest.fixture(autouse=True)
 def _float64():
     old = torch.get_default_dtype()
@@ -75,7 +74,8 @@ def test_gates_sum_to_one_and_respect_presence():
     assert torch.equal(g[5], torch.tensor([1.0, 0.0]))
     assert torch.allclose(g[0], torch.softmax(logits[0] / 0.7, 0))  # Eq. 13
     u, z, zc, w = torch.randn(4, 5), torch.randn(4, 5), torch.randn(4, 5), torch.randn(5)
-    assert torch.allclose(modality_logits(u, z, zc, w), torch.stack([(u[i] * z[i] * zc[i] * w).sum() for i in range(4)]))
+    ref = torch.stack([(u[i] * z[i] * zc[i] * w).sum() for i in range(4)])
+    assert torch.allclose(modality_logits(u, z, zc, w), ref)  # Eq. 12
     xs = torch.randn(2, 6, 3)
     assert torch.allclose(mix(g, xs), g[:, :1] * xs[0] + g[:, 1:] * xs[1])  # Eq. 14
     alpha = ViewGate(5)(torch.randn(6, 5))

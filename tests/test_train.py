@@ -14,6 +14,7 @@ from m2vae_pyro.data import TripleSampler, cold_start_split
 from m2vae_pyro.inference.errors import TrainingError
 from m2vae_pyro.inference.trainer import fit
 from m2vae_pyro.m2vae import M2VAE
+
 from synthetic import tiny_dataset
 
 

