@@ -9,7 +9,7 @@ from pathlib import Path
 from .config import VARIANTS
 from .data.errors import DataError
 from .data.loaders import default_data_dir
-from .inference.errors import TrainingError
+from .inference.errors import Interrupted, TrainingError
 
 
 def _data_dir(parser: argparse.ArgumentParser) -> None:
@@ -33,9 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     images.set_defaults(func=cmd_data_images)
 
     train = sub.add_parser("train", help="train M²VAE by SVI and write a run directory")
-    train.add_argument("dataset")
+    train.add_argument("dataset", nargs="?", help="dataset name (not with --resume)")
     _data_dir(train)
-    train.add_argument("--out", type=Path, required=True, help="run directory (must be new or empty)")
+    train.add_argument("--out", type=Path, help="run directory (must be new or empty)")
+    train.add_argument("--resume", type=Path, metavar="RUN", help="continue an interrupted run exactly")
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--epochs", type=int, default=None)
     train.add_argument("--variant", default="full", help=f"Table-4 variant: {', '.join(VARIANTS)}")
@@ -76,14 +77,26 @@ def _parse_sets(pairs: list[str]) -> dict:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .runs import train_run
+    from .runs import resume_run, train_run
 
+    if args.resume is not None:
+        if args.dataset or args.out:
+            raise DataError(args.resume, "--resume takes the run directory only (its config and split are reused)")
+        model = resume_run(args.resume, args.data_dir)
+        _report_trained(model, args.resume)
+        return 0
+    if not args.dataset or not args.out:
+        raise DataError(None, "train needs DATASET and --out RUN (or --resume RUN)")
     cfg = load_config(args.dataset, args.config, args.variant, seed=args.seed, epochs=args.epochs, prior=args.prior,
                       **_parse_sets(args.set))
     model = train_run(args.dataset, args.data_dir, args.out, cfg, force=args.force)
-    print(f"best validation hr@5: {model.history.best_score:.4f} (epoch {model.history.best_epoch})")
-    print(f"run written to {args.out}; next: m2vae evaluate {args.out}")
+    _report_trained(model, args.out)
     return 0
+
+
+def _report_trained(model, run: Path) -> None:
+    print(f"best validation hr@5: {model.history.best_score:.4f} (epoch {model.history.best_epoch})")
+    print(f"run written to {run}; next: m2vae evaluate {run}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -133,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"m2vae: error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"m2vae: {exc}", file=sys.stderr)
+        return 130
     except TrainingError as exc:
         print(f"m2vae: error: {exc}", file=sys.stderr)
         return 3

@@ -104,6 +104,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    """The inverse of :meth:`Config.to_dict` (as stored in a run's ``config.json`` or a checkpoint)."""
+    raw = dict(raw)
+    raw["ks"] = tuple(raw.get("ks", Config.ks))
+    return Config().replace(**raw)
+
+
 def preset_for(dataset: str) -> dict[str, Any]:
     return PRESETS["amazon"] if dataset.startswith("amazon-") else PRESETS["movielens"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Config
+from .config import Config, config_from_dict
 from .data.dataset import Dataset
 from .data.errors import DataError
 from .data.sampling import TripleSampler
@@ -16,10 +16,17 @@ from .data.split import ColdStartSplit, cold_start_split
 from .guides.guide import M2VAEGuide
 from .inference.evaluate import evaluate_item_to_user
 from .inference.scoring import embed_pairs, score_pairs
-from .inference.trainer import History, fit, seed_everything
+from .inference.trainer import History, Trainer, seed_everything
 from .models.model import M2VAEModel
 from .models.priors import make_prior
 from .nn.networks import M2VAENetworks
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    """Write to a temporary file, then rename: a crash never leaves a corrupt checkpoint."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
 
 
 class M2VAE:
@@ -41,11 +48,15 @@ class M2VAE:
         self.guide = M2VAEGuide(self.nets)
         self.history: History | None = None
 
-    def fit(self, progress: bool = True, on_improve=None) -> History:
+    def trainer(self, progress: bool = True, on_improve=None) -> Trainer:
+        """The SVI loop for this model, early-stopping on validation HR@5 (resumable: see :class:`Trainer`)."""
         sampler = TripleSampler(self.split, self.ds.n_users, self.ds.n_items, self.config.c_p, self.config.c_n)
-        self.history = fit(self.model, self.guide, sampler, self.config,
-                           validate=lambda: self.evaluate("validation", ks=(5,))["hr@5"],
-                           on_improve=on_improve, progress=progress)
+        return Trainer(self.model, self.guide, sampler, self.config,
+                       validate=lambda: self.evaluate("validation", ks=(5,))["hr@5"],
+                       on_improve=on_improve, progress=progress)
+
+    def fit(self, progress: bool = True, on_improve=None) -> History:
+        self.history = self.trainer(progress, on_improve).run()
         return self.history
 
     def score(self, users, items) -> torch.Tensor:
@@ -67,9 +78,7 @@ class M2VAE:
         path = Path(path)
         state = {"nets": self.nets.state_dict(), "config": self.config.to_dict(), "dataset": self.ds.name,
                  "n_users": self.ds.n_users, "n_items": self.ds.n_items, "role": torch.from_numpy(self.split.role)}
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        atomic_torch_save(state, path)
 
     @classmethod
     def load(cls, path: str | Path, ds: Dataset) -> M2VAE:
@@ -80,9 +89,7 @@ class M2VAE:
         if state["dataset"] != ds.name or (state["n_users"], state["n_items"]) != (ds.n_users, ds.n_items):
             raise DataError(path, f"checkpoint is for {state['dataset']} ({state['n_users']} users, "
                                   f"{state['n_items']} items), not {ds.name} ({ds.n_users}, {ds.n_items})")
-        raw = dict(state["config"])
-        raw["ks"] = tuple(raw["ks"])
-        config = Config(**raw)
+        config = config_from_dict(state["config"])
         split = cold_start_split(ds, config.seed, config.cold_fraction, config.threshold)
         split.role = state["role"].numpy().astype(np.int64)
         obj = cls(ds, config, split)

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from .baselines.reference import REFERENCES
-from .config import Config
+from .config import Config, config_from_dict
 from .data.errors import DataError
 from .data.loaders import load_dataset
 from .data.split import load_split
+from .inference.errors import Interrupted
 from .inference.evaluate import evaluate_item_to_user
-from .m2vae import M2VAE
+from .m2vae import M2VAE, atomic_torch_save
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -37,31 +41,101 @@ def prepare_run_dir(out: Path, force: bool) -> None:
 
 
 def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, force: bool = False,
-              progress: bool = True) -> M2VAE:
+              progress: bool = True, stop_at_step: int | None = None) -> M2VAE:
+    """Train a new run into ``out`` (see the module docstring for what it writes)."""
     prepare_run_dir(out, force)
     ds = load_dataset(dataset, data_dir, images=True, progress=progress)
     model = M2VAE(ds, config)
-    write_json(out / "config.json", {"dataset": dataset, "data_dir": str(Path(data_dir or ".").resolve())
-                                     if data_dir else None, "config": config.to_dict()})
+    data_dir = str(Path(data_dir).resolve()) if data_dir else None
+    write_json(out / "config.json", {"dataset": dataset, "data_dir": data_dir, "config": config.to_dict()})
     model.split.save(out / "split.csv", ds)
+    return _train(model, out, None, progress, stop_at_step)
+
+
+def resume_run(run: Path, data_dir: Path | None = None, progress: bool = True,
+               stop_at_step: int | None = None) -> M2VAE:
+    """Continue an interrupted run from ``RUN/resume.pt``, exactly where it stopped."""
+    state_path = run / RESUME_FILE
+    if not state_path.is_file():
+        done = (run / "train.json").is_file()
+        raise DataError(state_path, "run already finished: nothing to resume" if done
+                        else "no resume state in this run directory")
+    meta = _read_meta(run)
+    ds = load_dataset(meta["dataset"], data_dir or meta.get("data_dir"), images=True, progress=progress)
+    config = config_from_dict(meta["config"])
+    model = M2VAE(ds, config, load_split(run / "split.csv", ds))
+    state = torch.load(state_path, map_location="cpu", weights_only=False)
+    if state.get("dataset") != ds.name or state.get("n_items") != ds.n_items or state.get("n_users") != ds.n_users:
+        raise DataError(state_path, f"resume state is for {state.get('dataset')} ({state.get('n_users')} users, "
+                                    f"{state.get('n_items')} items), not {ds.name} ({ds.n_users}, {ds.n_items})")
+    return _train(model, run, state["trainer"], progress, stop_at_step)
+
+
+RESUME_FILE = "resume.pt"
+
+
+def _train(model: M2VAE, out: Path, trainer_state: dict | None, progress: bool, stop_at_step: int | None) -> M2VAE:
+    trainer = model.trainer(progress=progress, on_improve=lambda h: model.save(out / "checkpoint.pt"))
+    if trainer_state is not None:
+        trainer.load_state_dict(trainer_state)
+    signals = _StopOnSignal()
     t0 = time.perf_counter()
-    history = model.fit(progress=progress, on_improve=lambda h: model.save(out / "checkpoint.pt"))
-    model.save(out / "checkpoint.pt")  # the best state (fit restores it), also when validation never improved
-    frame = pd.DataFrame(history.rows)
+    try:
+        with signals:
+            model.history = trainer.run(
+                should_stop=lambda: signals.received is not None
+                or (stop_at_step is not None and trainer.step >= stop_at_step))
+    except Interrupted as exc:
+        state = {"trainer": trainer.state_dict(), "dataset": model.ds.name, "n_users": model.ds.n_users,
+                 "n_items": model.ds.n_items}
+        atomic_torch_save(state, out / RESUME_FILE)
+        raise Interrupted(f"{exc}; state saved to {out / RESUME_FILE}. Resume with: m2vae train --resume {out}",
+                          signal=signals.received) from None
+    model.save(out / "checkpoint.pt")  # the best state (run() restores it), also when validation never improved
+    frame = pd.DataFrame(model.history.rows)
     frame.to_csv(out / "history.csv", index=False)
     from .analysis.curves import plot_training_curves
 
     plot_training_curves(frame, out / "curves.png")
-    write_json(out / "train.json", {"seconds": time.perf_counter() - t0, "best_epoch": history.best_epoch,
-                                    "best_val_hr@5": history.best_score})
+    write_json(out / "train.json", {"seconds": time.perf_counter() - t0, "best_epoch": model.history.best_epoch,
+                                    "best_val_hr@5": model.history.best_score})
+    (out / RESUME_FILE).unlink(missing_ok=True)
     return model
 
 
-def load_run(run: Path, data_dir: Path | None = None) -> M2VAE:
+class _StopOnSignal:
+    """SIGINT/SIGTERM ask the loop to stop at the next step boundary (a second SIGINT stops at once)."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self._old: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def _read_meta(run: Path) -> dict:
     meta_path = run / "config.json"
     if not meta_path.is_file():
         raise DataError(meta_path, "not a run directory (config.json missing)")
-    meta = json.loads(meta_path.read_text())
+    return json.loads(meta_path.read_text())
+
+
+def load_run(run: Path, data_dir: Path | None = None) -> M2VAE:
+    meta = _read_meta(run)
     data_dir = data_dir or (Path(meta["data_dir"]) if meta.get("data_dir") else None)
     ds = load_dataset(meta["dataset"], data_dir, images=True)
     model = M2VAE.load(run / "checkpoint.pt", ds)

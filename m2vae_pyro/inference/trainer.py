@@ -1,9 +1,15 @@
-"""SVI in Pyro's local-parameter mode: ``TraceMeanField_ELBO()(model, guide)`` and a plain Adam loop."""
+"""SVI in Pyro's local-parameter mode: ``TraceMeanField_ELBO()(model, guide)`` and a plain Adam loop.
+
+The loop is a :class:`Trainer` whose whole state (weights, optimiser, counters, history, RNG states) is one
+``state_dict``: a run interrupted between two steps resumes exactly where it stopped. Batches come from
+``TripleSampler.epoch(seed, epoch, start=batch)``, a stream derived from the seed and the epoch only.
+"""
 
 from __future__ import annotations
 
 import copy
 import math
+import random
 import time
 import warnings
 from collections.abc import Callable
@@ -17,7 +23,7 @@ from ..config import Config
 from ..data.sampling import TripleSampler
 from ..guides.guide import M2VAEGuide
 from ..models.model import M2VAEModel, TripleBatch
-from .errors import TrainingError
+from .errors import Interrupted, TrainingError
 
 
 @dataclass
@@ -35,79 +41,142 @@ def _check_finite(terms: dict[str, float], step: int) -> None:
                                 "(the best checkpoint so far is kept)")
 
 
+def rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+class Trainer:
+    """Trains ``model``/``guide`` for ``cfg.epochs``, early-stopping on ``validate()`` (higher is better).
+
+    ``run()`` returns the history and leaves the networks at the best validation state. ``should_stop`` is polled
+    after every step; when it answers true the loop raises :class:`Interrupted` with a consistent state.
+    """
+
+    def __init__(self, model: M2VAEModel, guide: M2VAEGuide, sampler: TripleSampler, cfg: Config,
+                 validate: Callable[[], float] | None = None, on_improve: Callable[[History], None] | None = None,
+                 progress: bool = True):
+        pyro.settings.set(module_local_params=True)
+        self.model, self.guide, self.sampler, self.cfg = model, guide, sampler, cfg
+        self.validate, self.on_improve, self.progress = validate, on_improve, progress
+        self.elbo = pyro.infer.TraceMeanField_ELBO()(model, guide)
+        self.optim = torch.optim.Adam(self.elbo.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.history = History()
+        self.epoch = self.batch = self.step = self.stale = 0
+        self._sums: dict[str, float] = {}
+        self._epoch_seconds = 0.0
+
+    # -- checkpointing ------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"nets": self.model.nets.state_dict(), "optim": self.optim.state_dict(),
+                "counters": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "stale": self.stale},
+                "sums": dict(self._sums), "epoch_seconds": self._epoch_seconds,
+                "history": copy.deepcopy(self.history.__dict__), "rng": rng_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.nets.load_state_dict(state["nets"])
+        self.optim.load_state_dict(state["optim"])
+        for k, v in state["counters"].items():
+            setattr(self, k, v)
+        self._sums, self._epoch_seconds = dict(state["sums"]), state["epoch_seconds"]
+        self.history = History(**state["history"])
+        set_rng_state(state["rng"])
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> History:
+        from tqdm.auto import tqdm
+
+        cfg, nets, n = self.cfg, self.model.nets, len(self.sampler)
+        n_batches = self.sampler.n_batches(cfg.batch_size)
+        was_validating = pyro.poutine.util.is_validation_enabled()
+        pyro.enable_validation(False)  # shape checks cost ~10% per step; the tests run with them on
+        try:
+            while self.epoch < cfg.epochs:
+                nets.train()
+                t0 = time.perf_counter()
+                batches = self.sampler.epoch(cfg.seed, self.epoch, cfg.batch_size, start=self.batch)
+                bar = tqdm(batches, total=n_batches, initial=self.batch, disable=not self.progress, leave=False,
+                           desc=f"epoch {self.epoch + 1}/{cfg.epochs}")
+                for triples in bar:
+                    terms = self._step(TripleBatch.from_triples(triples, n))
+                    self.batch += 1
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in terms.items() if k != "loss"})
+                    if should_stop():
+                        self._epoch_seconds += time.perf_counter() - t0
+                        bar.close()
+                        raise Interrupted(f"interrupted at epoch {self.epoch + 1}, step {self.step}")
+                self._epoch_seconds += time.perf_counter() - t0
+                if self._end_epoch(n_batches):
+                    break
+        finally:
+            pyro.enable_validation(was_validating)
+        if self.history.best_state is not None:
+            nets.load_state_dict(self.history.best_state)
+        nets.eval()
+        return self.history
+
+    def _step(self, batch: TripleBatch) -> dict[str, float]:
+        cfg, model = self.cfg, self.model
+        scale = min(1.0, (self.step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
+        model.kl_scale = self.guide.kl_scale = scale
+        with warnings.catch_warnings():
+            # Pyro's generic NaN warning; _check_finite below names the term and the step instead.
+            warnings.filterwarnings("ignore", message="Encountered NaN")
+            loss = self.elbo(batch)
+        total = float(loss.detach())
+        terms = {k: float(v) for k, v in model.last_terms.items()}
+        weighted = terms.get("bpr", 0.0) + cfg.alpha_dcl * terms.get("dcl", 0.0) + cfg.beta_co * terms.get("co", 0.0)
+        terms = {"loss": total / batch.size, "elbo": total / batch.size - weighted, **terms}
+        _check_finite(terms, self.step)
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optim.step()
+        self.step += 1
+        for k, v in terms.items():
+            self._sums[k] = self._sums.get(k, 0.0) + v
+        return terms
+
+    def _end_epoch(self, n_batches: int) -> bool:
+        """Validation, history row, early stopping; returns whether to stop."""
+        cfg, nets, history = self.cfg, self.model.nets, self.history
+        row = {"epoch": self.epoch + 1, "step": self.step, "seconds": self._epoch_seconds}
+        row |= {k: v / n_batches for k, v in self._sums.items()}
+        stop = False
+        if self.validate is not None and (self.epoch + 1) % cfg.eval_every == 0:
+            nets.eval()
+            row["val_hr@5"] = score = self.validate()
+            if score > history.best_score:
+                history.best_score, history.best_epoch, self.stale = score, self.epoch + 1, 0
+                history.best_state = copy.deepcopy(nets.state_dict())
+                if self.on_improve is not None:
+                    self.on_improve(history)
+            else:
+                self.stale += 1
+            stop = self.stale >= cfg.patience
+        history.rows.append(row)
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            tqdm.write(f"epoch {self.epoch + 1}: " + ", ".join(
+                f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "step")))
+        self.epoch, self.batch, self._sums, self._epoch_seconds = self.epoch + 1, 0, {}, 0.0
+        return stop
+
+
 def fit(model: M2VAEModel, guide: M2VAEGuide, sampler: TripleSampler, cfg: Config,
         validate: Callable[[], float] | None = None, on_improve: Callable[[History], None] | None = None,
         progress: bool = True) -> History:
-    """Train ``model``/``guide`` for ``cfg.epochs``, early-stopping on ``validate()`` (higher is better).
-
-    Returns the history; the networks are left at the best validation state.
-    """
-    from tqdm.auto import tqdm
-
-    pyro.settings.set(module_local_params=True)
-    was_validating = pyro.poutine.util.is_validation_enabled()
-    pyro.enable_validation(False)  # shape checks cost ~10% per step; the tests run with them on
-    elbo = pyro.infer.TraceMeanField_ELBO()(model, guide)
-    optim = torch.optim.Adam(elbo.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    nets = model.nets
-    history = History()
-    n = len(sampler)
-    step, stale = 0, 0
-    try:
-        for epoch in range(cfg.epochs):
-            nets.train()
-            sums: dict[str, float] = {}
-            n_batches = sampler.n_batches(cfg.batch_size)
-            t0 = time.perf_counter()
-            bar = tqdm(sampler.epoch(cfg.seed, epoch, cfg.batch_size), total=n_batches, disable=not progress,
-                       desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
-            for triples in bar:
-                scale = min(1.0, (step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
-                model.kl_scale = guide.kl_scale = scale
-                with warnings.catch_warnings():
-                    # Pyro's generic NaN warning; _check_finite below names the term and the step instead.
-                    warnings.filterwarnings("ignore", message="Encountered NaN")
-                    loss = elbo(TripleBatch.from_triples(triples, n))
-                terms = {k: float(v) for k, v in model.last_terms.items()}
-                total = float(loss.detach())
-                weighted = terms.get("bpr", 0.0) + cfg.alpha_dcl * terms.get("dcl", 0.0) \
-                    + cfg.beta_co * terms.get("co", 0.0)
-                terms = {"loss": total / n, "elbo": total / n - weighted, **terms}
-                _check_finite(terms, step)
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                optim.step()
-                step += 1
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                bar.set_postfix({k: f"{v:.3f}" for k, v in terms.items() if k != "loss"})
-            row = {"epoch": epoch + 1, "step": step, "seconds": time.perf_counter() - t0}
-            row |= {k: v / n_batches for k, v in sums.items()}
-            if validate is not None and (epoch + 1) % cfg.eval_every == 0:
-                nets.eval()
-                row["val_hr@5"] = score = validate()
-                if score > history.best_score:
-                    history.best_score, history.best_epoch, stale = score, epoch + 1, 0
-                    history.best_state = copy.deepcopy(nets.state_dict())
-                    if on_improve is not None:
-                        on_improve(history)
-                else:
-                    stale += 1
-            history.rows.append(row)
-            if progress:
-                shown = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "step"))
-                tqdm.write(f"epoch {epoch + 1}: {shown}")
-            if validate is not None and stale >= cfg.patience:
-                break
-    finally:
-        pyro.enable_validation(was_validating)
-    if history.best_state is not None:
-        nets.load_state_dict(history.best_state)
-    nets.eval()
-    return history
+    """Train from scratch (see :class:`Trainer`)."""
+    return Trainer(model, guide, sampler, cfg, validate, on_improve, progress).run()
 
 
 def seed_everything(seed: int) -> None:
     """torch, numpy's legacy global state, Python and Pyro (samplers take their own seeded generators)."""
+    random.seed(seed)
     pyro.set_rng_seed(seed)
     np.random.seed(seed % 2**32)

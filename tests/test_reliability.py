@@ -1,0 +1,99 @@
+"""Reproducible runs and exact resume after an interruption."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from m2vae_pyro.config import Config, load_config
+from m2vae_pyro.data import cold_start_split
+from m2vae_pyro.inference.errors import Interrupted
+from m2vae_pyro.m2vae import M2VAE
+from m2vae_pyro.runs import RESUME_FILE, evaluate_run, resume_run, train_run
+
+from synthetic import tiny_dataset
+
+TINY = dict(d=8, decoder_hidden=16, c_p=2, c_n=3, batch_size=32, epochs=3, seed=0, patience=10)
+
+
+def _tiny_model():
+    ds = tiny_dataset()
+    return M2VAE(ds, Config().replace(**TINY), cold_start_split(ds, 0, threshold=None))
+
+
+def test_trainer_state_round_trip_resumes_exactly():
+    straight = _tiny_model()
+    straight.fit(progress=False)
+
+    first = _tiny_model()
+    trainer = first.trainer(progress=False)
+    with pytest.raises(Interrupted):
+        trainer.run(should_stop=lambda: trainer.step >= 13)  # mid-epoch (about 10 batches an epoch)
+    state = trainer.state_dict()
+    torch.manual_seed(12345)  # whatever happens to the global RNG in between is undone by the state
+
+    second = _tiny_model()
+    resumed = second.trainer(progress=False)
+    resumed.load_state_dict(state)
+    history = resumed.run()
+    assert history.rows[-1]["step"] == straight.history.rows[-1]["step"]
+    assert [r["val_hr@5"] for r in history.rows] == [r["val_hr@5"] for r in straight.history.rows]
+    for (name, a), b in zip(straight.nets.state_dict().items(), second.nets.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+@pytest.fixture(scope="module")
+def straight_run(ml100k_images, data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("repro") / "straight"
+    train_run("ml-100k", data_dir, out, load_config("ml-100k", epochs=3, seed=0), progress=False)
+    return out, evaluate_run(out)
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_metrics(straight_run, data_dir, tmp_path):
+    out, metrics = straight_run
+    again = tmp_path / "again"
+    train_run("ml-100k", data_dir, again, load_config("ml-100k", epochs=3, seed=0), progress=False)
+    assert evaluate_run(again) == metrics
+    assert (again / "split.csv").read_text() == (out / "split.csv").read_text()
+
+
+@pytest.mark.slow
+def test_interrupted_then_resumed_equals_uninterrupted(straight_run, data_dir, tmp_path):
+    _, metrics = straight_run
+    run = tmp_path / "cut"
+    with pytest.raises(Interrupted, match="Resume with: m2vae train --resume"):
+        train_run("ml-100k", data_dir, run, load_config("ml-100k", epochs=3, seed=0), progress=False,
+                  stop_at_step=60)  # inside the second epoch (44 batches an epoch)
+    assert (run / RESUME_FILE).is_file() and not (run / "train.json").exists()
+    resume_run(run, progress=False)
+    assert not (run / RESUME_FILE).exists()
+    assert evaluate_run(run) == metrics
+
+
+@pytest.mark.slow
+def test_sigint_saves_state_and_cli_resumes(ml100k_images, data_dir, tmp_path):
+    run = tmp_path / "sig"
+    cmd = [sys.executable, "-m", "m2vae_pyro", "train", "ml-100k", "--data-dir", str(data_dir), "--out", str(run),
+           "--epochs", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "split.csv").exists() and time.time() < deadline:  # training starts right after the split
+        time.sleep(0.2)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and f"m2vae train --resume {run}" in err
+    assert (run / RESUME_FILE).is_file()
+    done = subprocess.run([sys.executable, "-m", "m2vae_pyro", "train", "--resume", str(run)], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (run / "checkpoint.pt").is_file() and json.loads((run / "train.json").read_text())["best_epoch"] >= 1
+    again = subprocess.run([sys.executable, "-m", "m2vae_pyro", "train", "--resume", str(run)], capture_output=True,
+                           text=True)
+    assert again.returncode == 2 and "nothing to resume" in again.stderr
