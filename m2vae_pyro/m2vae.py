@@ -29,6 +29,20 @@ def atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def load_weights(nets: torch.nn.Module, weights: dict, origin: Path) -> None:
+    """``load_state_dict`` with an error that names the parameter that does not fit, not a torch traceback."""
+    own = nets.state_dict()
+    missing, extra = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
+    if missing or extra:
+        raise DataError(origin, f"checkpoint does not fit this model (config or data differ): missing {missing[:3]}, "
+                                f"unexpected {extra[:3]}")
+    for name, value in weights.items():
+        if value.shape != own[name].shape:
+            raise DataError(origin, f"checkpoint does not fit this model: {name} has shape {tuple(value.shape)}, "
+                                    f"this config and dataset need {tuple(own[name].shape)}")
+    nets.load_state_dict(weights)
+
+
 class M2VAE:
     """M²VAE on one dataset and one cold-start split.
 
@@ -93,6 +107,6 @@ class M2VAE:
         split = cold_start_split(ds, config.seed, config.cold_fraction, config.threshold)
         split.role = state["role"].numpy().astype(np.int64)
         obj = cls(ds, config, split)
-        obj.nets.load_state_dict(state["nets"])
+        load_weights(obj.nets, state["nets"], path)
         obj.nets.eval()
         return obj

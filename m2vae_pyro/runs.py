@@ -65,6 +65,10 @@ def resume_run(run: Path, data_dir: Path | None = None, progress: bool = True,
     config = config_from_dict(meta["config"])
     model = M2VAE(ds, config, load_split(run / "split.csv", ds))
     state = torch.load(state_path, map_location="cpu", weights_only=False)
+    changed = {k for k in set(state["config"]) | set(meta["config"]) if state["config"].get(k) != meta["config"].get(k)}
+    if changed:
+        raise DataError(run / "config.json", "config differs from the interrupted run's in: " + ", ".join(
+            f"{k} ({state['config'].get(k)!r} → {meta['config'].get(k)!r})" for k in sorted(changed)))
     if state.get("dataset") != ds.name or state.get("n_items") != ds.n_items or state.get("n_users") != ds.n_users:
         raise DataError(state_path, f"resume state is for {state.get('dataset')} ({state.get('n_users')} users, "
                                     f"{state.get('n_items')} items), not {ds.name} ({ds.n_users}, {ds.n_items})")
@@ -87,7 +91,7 @@ def _train(model: M2VAE, out: Path, trainer_state: dict | None, progress: bool, 
                 or (stop_at_step is not None and trainer.step >= stop_at_step))
     except Interrupted as exc:
         state = {"trainer": trainer.state_dict(), "dataset": model.ds.name, "n_users": model.ds.n_users,
-                 "n_items": model.ds.n_items}
+                 "n_items": model.ds.n_items, "config": model.config.to_dict()}
         atomic_torch_save(state, out / RESUME_FILE)
         raise Interrupted(f"{exc}; state saved to {out / RESUME_FILE}. Resume with: m2vae train --resume {out}",
                           signal=signals.received) from None

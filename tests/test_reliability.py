@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from m2vae_pyro.config import Config, load_config
-from m2vae_pyro.data import cold_start_split
+from m2vae_pyro.data import DataError, cold_start_split
 from m2vae_pyro.inference.errors import Interrupted
-from m2vae_pyro.m2vae import M2VAE
+from m2vae_pyro.m2vae import M2VAE, load_weights
 from m2vae_pyro.runs import RESUME_FILE, evaluate_run, resume_run, train_run
 
 from synthetic import tiny_dataset
@@ -70,6 +70,13 @@ def test_interrupted_then_resumed_equals_uninterrupted(straight_run, data_dir, t
         train_run("ml-100k", data_dir, run, load_config("ml-100k", epochs=3, seed=0), progress=False,
                   stop_at_step=60)  # inside the second epoch (44 batches an epoch)
     assert (run / RESUME_FILE).is_file() and not (run / "train.json").exists()
+    meta_text = (run / "config.json").read_text()
+    meta = json.loads(meta_text)
+    meta["config"]["d"] = 64
+    (run / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match=r"config differs from the interrupted run's in: d \(128 → 64\)"):
+        resume_run(run, progress=False)
+    (run / "config.json").write_text(meta_text)
     resume_run(run, progress=False)
     assert not (run / RESUME_FILE).exists()
     assert evaluate_run(run) == metrics
@@ -97,3 +104,14 @@ def test_sigint_saves_state_and_cli_resumes(ml100k_images, data_dir, tmp_path):
     again = subprocess.run([sys.executable, "-m", "m2vae_pyro", "train", "--resume", str(run)], capture_output=True,
                            text=True)
     assert again.returncode == 2 and "nothing to resume" in again.stderr
+
+
+def test_checkpoint_that_does_not_fit_names_the_parameter(tmp_path):
+    ds = tiny_dataset()
+    small = M2VAE(ds, Config().replace(**TINY), cold_start_split(ds, 0, threshold=None))
+    wide = M2VAE(ds, Config().replace(**(TINY | {"d": 16})), cold_start_split(ds, 0, threshold=None))
+    with pytest.raises(DataError, match=r"ckpt.pt: checkpoint does not fit this model: \S+ has shape"):
+        load_weights(small.nets, wide.nets.state_dict(), tmp_path / "ckpt.pt")
+    other = M2VAE(tiny_dataset(image=False), Config().replace(**TINY))
+    with pytest.raises(DataError, match="missing"):
+        load_weights(small.nets, other.nets.state_dict(), tmp_path / "ckpt.pt")
