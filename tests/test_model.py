@@ -129,3 +129,30 @@ def test_per_user_gates_differ_between_users():
     assert torch.equal(gates[:, 2], torch.zeros(5, 2))  # item 2 has no content: no unique view
     assert not torch.allclose(gates[0], gates[1])
     assert torch.equal(gates[:, 1], torch.tensor([[1.0, 0.0]] * 5))  # item 1 has no image
+
+
+def test_numeric_edges_never_give_nan():
+    """All-zero image features, items without attributes or any content, a user with one interaction."""
+    ds = tiny_dataset()
+    img = ds.modalities["image"]
+    ds.set_features("image", np.zeros_like(img.features), img.present, origin="zeros")
+    # user 0 keeps exactly one interaction
+    keep = (ds.users != 0) | (np.arange(ds.n_interactions) == np.flatnonzero(ds.users == 0)[0])
+    ds.users, ds.items = ds.users[keep], ds.items[keep]
+    _, nets, model, guide, batch = build(ds)
+    elbo = pyro.infer.TraceMeanField_ELBO()(model, guide)
+    optim = torch.optim.Adam(elbo.parameters(), lr=1e-2)
+    for _ in range(5):
+        loss = elbo(batch)
+        assert torch.isfinite(loss)
+        optim.zero_grad()
+        loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in elbo.parameters() if p.grad is not None)
+        optim.step()
+    # extreme log-variances from the encoders are clamped before they reach a distribution
+    with torch.no_grad():
+        nets.attr_head.logvar.bias.fill_(1e4)
+        nets.image_head.logvar.bias.fill_(-1e4)
+    assert torch.isfinite(elbo(batch))
+    scores = score_pairs(nets, model.prior, torch.arange(ds.n_users), torch.arange(ds.n_items))
+    assert torch.isfinite(scores).all()
