@@ -156,3 +156,20 @@ def test_numeric_edges_never_give_nan():
     assert torch.isfinite(elbo(batch))
     scores = score_pairs(nets, model.prior, torch.arange(ds.n_users), torch.arange(ds.n_items))
     assert torch.isfinite(scores).all()
+
+
+def test_encoder_pass_is_shared_between_guide_and_model_but_never_stale():
+    ds = tiny_dataset()
+    _, nets, model, guide, batch = build(ds)
+    calls = []
+    original = nets.views
+    nets.views = lambda items: calls.append(1) or original(items)
+    elbo = pyro.infer.TraceMeanField_ELBO()(model, guide)
+    optim = torch.optim.Adam(elbo.parameters(), lr=1e-2)
+    loss = elbo(batch)
+    assert len(calls) == 1  # one encoder pass for guide and model together
+    optim.zero_grad()
+    loss.backward()
+    optim.step()
+    elbo(batch)  # same batch object, new parameters: must recompute, not reuse a freed graph
+    assert len(calls) == 2

@@ -31,7 +31,7 @@ class M2VAEGuide(PyroModule):
 
     def forward(self, batch: TripleBatch) -> None:
         nets = self.nets
-        views = nets.views(batch.items)
+        views = nets.shared_views(batch.items, batch.cache)
         user = nets.user_emb(batch.pos_users)
         with pyro.plate("triples", batch.size, subsample=batch.index), poutine.scale(scale=self.kl_scale):
             zs = []

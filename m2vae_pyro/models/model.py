@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyro
 import pyro.distributions as dist
@@ -27,6 +27,7 @@ class TripleBatch:
     pos_items: torch.Tensor
     neg_items: torch.Tensor
     size: int
+    cache: dict = field(default_factory=dict, repr=False)  # encoder outputs shared by guide and model
 
     @classmethod
     def from_triples(cls, t: Triples, size: int) -> TripleBatch:
@@ -59,7 +60,7 @@ class M2VAEModel(PyroModule):
 
     def forward(self, batch: TripleBatch) -> torch.Tensor:
         nets, cfg = self.nets, self.nets.config
-        views = nets.views(batch.items)
+        views = nets.shared_views(batch.items, batch.cache)  # the guide's pass, when it just ran
         user = nets.user_emb(batch.pos_users)
         with pyro.plate("triples", batch.size, subsample=batch.index):
             with poutine.scale(scale=self.kl_scale):  # KL warm-up touches the latent sites only

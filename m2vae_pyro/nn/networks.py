@@ -90,6 +90,20 @@ class M2VAENetworks(nn.Module):
         self.decoder = Decoder(d, [d] * self.n_modalities, d, config.decoder_hidden)  # Eq. 19
 
     # -- the multi-view generator -------------------------------------------------------------------
+    def shared_views(self, items: torch.Tensor, cache: dict) -> Views:
+        """``views(items)``, computed once per ELBO evaluation and shared by the guide and the model.
+
+        The entry in ``cache`` (the batch's) is reused only while no parameter has changed since it was made
+        (tensor version counters), so an optimiser step in between always forces a fresh pass.
+        """
+        stamp = tuple(p._version for p in self.parameters())
+        hit = cache.get("views")
+        if hit is not None and hit[0] is items and hit[1] == stamp:
+            return hit[2]
+        views = self.views(items)
+        cache["views"] = (items, stamp, views)
+        return views
+
     def views(self, items: torch.Tensor) -> Views:
         """Unique and common views of ``items`` ``[B]`` (Eq. 3–7)."""
         mask = self.item_attr_mask[items]
