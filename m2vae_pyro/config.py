@@ -51,7 +51,7 @@ class Config:
     cold_fraction: float = 0.2
     seed: int = 0
     ks: tuple[int, ...] = (5, 10, 20)
-    eval_memory_mb: int = 256
+    eval_memory_mb: int = 64
     variant: str = "full"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -123,7 +123,8 @@ def test_per_user_gates_differ_between_users():
     ds = tiny_dataset()
     _, nets, _, _, _ = build(ds)
     gates = nets.pair_modality_weights(nets.views(torch.arange(ds.n_items)), nets.user_emb(torch.arange(5)))
-    assert gates.shape == (5, ds.n_items, 2)
+    assert gates.shape == (2, 5, ds.n_items)
+    gates = gates.permute(1, 2, 0)  # [user, item, modality]
     assert torch.allclose(gates[:, 3:].sum(-1), torch.ones(5, ds.n_items - 3))
     assert torch.equal(gates[:, 0], torch.tensor([[0.0, 1.0]] * 5))  # item 0 has no attribute
     assert torch.equal(gates[:, 2], torch.zeros(5, 2))  # item 2 has no content: no unique view

@@ -16,23 +16,33 @@ from ..nn.networks import M2VAENetworks
 
 @torch.inference_mode()
 def score_pairs(nets: M2VAENetworks, prior: Prior, users: torch.Tensor, items: torch.Tensor,
-                memory_mb: int = 256) -> torch.Tensor:
-    """``[U, I]`` scores ``e_new(i | u) · e_u`` at the conditional-prior mean (Eq. 19, 22)."""
+                memory_mb: int = 64) -> torch.Tensor:
+    """``[U, I]`` scores ``e_new(i | u) · e_u`` at the conditional-prior mean (Eq. 19, 22).
+
+    Users are processed in chunks whose ``[users, items, hidden]`` buffer fits ``memory_mb``; the buffer is
+    allocated once and reused, and every per-pair step is an in-place op on it or one batched matrix product.
+    """
     dec = nets.decoder
     views = nets.views(items)
     user_emb = nets.user_emb(users)
     hidden = dec.z_in.out_features
     base = dec.content_term(views.raw) + dec.z_in.bias  # [I, h]: per-item part of the first layer
-    bytes_per_pair = 4 * (3 * hidden + 8)
-    rows = max(1, int(memory_mb * 2**20 // (bytes_per_pair * max(len(items), 1))))
+    rows = max(1, min(len(users), int(memory_mb * 2**20 // (4 * hidden * max(len(items), 1)))))
+    buffer = torch.empty(rows, len(items), hidden)
     out = torch.empty(len(users), len(items))
+    proj = None
     for lo in range(0, len(users), rows):
         u = user_emb[lo : lo + rows]
-        weights, vectors = prior.mean_terms(nets, views, u)  # [U, I, K], [K, I, d]
-        proj = vectors @ dec.z_in.weight.T  # [K, I, h]
-        pre = torch.einsum("uik,kih->uih", weights, proj) + base  # W₁[E z; a; c] + b₁ per pair
-        user_out = u @ dec.out.weight  # [U, h]: W₂ᵀ e_u
-        out[lo : lo + rows] = torch.einsum("uih,uh->ui", dec.act(pre), user_out) + (u @ dec.out.bias)[:, None]
+        weights, vectors = prior.mean_terms(nets, views, u)  # [K, U, I], [K, I, d]
+        if proj is None:
+            proj = vectors @ dec.z_in.weight.T  # [K, I, h]: W_z x_k per item, the same for every chunk
+        pre = buffer[: len(u)]
+        pre.copy_(base.expand_as(pre))
+        for k in range(len(weights)):  # W₁[E z; a; c] + b₁ = base + Σ_k w_k(u, i) W_z x_k(i)
+            pre.addcmul_(weights[k].unsqueeze(-1), proj[k].unsqueeze(0))
+        torch.tanh_(pre) if isinstance(dec.act, torch.nn.Tanh) else pre.copy_(dec.act(pre))
+        user_out = (u @ dec.out.weight).unsqueeze(-1)  # [U, h, 1]: W₂ᵀ e_u
+        out[lo : lo + len(u)] = torch.bmm(pre, user_out).squeeze(-1) + (u @ dec.out.bias)[:, None]
     return out
 
 
@@ -41,6 +51,6 @@ def embed_pairs(nets: M2VAENetworks, prior: Prior, users: torch.Tensor, items: t
     """``[U, I, d]`` decoded ``e_new`` for every pair (the plain, unchunked form; for small grids and tests)."""
     views = nets.views(items)
     weights, vectors = prior.mean_terms(nets, views, nets.user_emb(users))
-    z = torch.einsum("uik,kid->uid", weights, vectors)
+    z = torch.einsum("kui,kid->uid", weights, vectors)
     raw = [r.expand(len(users), -1, -1) for r in views.raw]
     return nets.decoder(z, raw)

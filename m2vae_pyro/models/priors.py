@@ -24,7 +24,7 @@ class Prior(nn.Module):
 
     def mean_terms(self, nets: M2VAENetworks, views: Views, user: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(weights [U, I, K], vectors [K, I, d])`` with ``E[z | u, i] = Σ_k weights[u, i, k] vectors[k, i]``.
+        """``(weights [K, U, I], vectors [K, I, d])`` with ``E[z | u, i] = Σ_k weights[k, u, i] vectors[k, i]``.
 
         ``views`` hold ``I`` items, ``user`` ``[U, d]``; the view means stand in for the sampled ``z``.
         """
@@ -44,12 +44,12 @@ class MoEPrior(Prior):
         n_users, n_items = user.shape[0], views.mu.shape[1]
         if nets.config.fusion == "weighted_poe":
             mu = nets.fuse(views, views.mu, views.mu_com, user[:1].expand(n_items, -1)).mu
-            return torch.ones(n_users, n_items, 1, dtype=mu.dtype), mu[None]
-        gates = nets.pair_modality_weights(views, user)  # [U, I, M]
+            return torch.ones(1, n_users, n_items, dtype=mu.dtype), mu[None]
+        gates = nets.pair_modality_weights(views, user)  # [M, U, I]
         if views.mu_com is None:
             return gates, views.mu
-        alpha = nets.view_weight(user)[:, None, None]  # [U, 1, 1]
-        weights = torch.cat([alpha.expand(-1, n_items, 1), (1 - alpha) * gates], dim=-1)
+        alpha = nets.view_weight(user)[None, :, None]  # [1, U, 1]
+        weights = torch.cat([alpha.expand(-1, -1, n_items), (1 - alpha) * gates])  # Eq. 16 over Eq. 14
         return weights, torch.cat([views.mu_com[None], views.mu])
 
 
@@ -64,7 +64,7 @@ class StandardPrior(Prior):
 
     def mean_terms(self, nets, views, user):
         n_items = views.mu.shape[1]
-        return torch.zeros(user.shape[0], n_items, 1, dtype=user.dtype), torch.zeros_like(views.mu[:1])
+        return torch.zeros(1, user.shape[0], n_items, dtype=user.dtype), torch.zeros_like(views.mu[:1])
 
 
 PRIORS: dict[str, type[Prior]] = {"moe": MoEPrior, "standard": StandardPrior}
