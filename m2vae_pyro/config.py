@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class Config:
     ks: tuple[int, ...] = (5, 10, 20)
     eval_memory_mb: int = 64
     variant: str = "full"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def obs_scale(self) -> float:
