@@ -48,12 +48,12 @@ def modality_logits(user_v: torch.Tensor, z_v: torch.Tensor, z_com: torch.Tensor
     return x @ w_v
 
 
-def modality_gates(logits: torch.Tensor, present: torch.Tensor, tau: float) -> torch.Tensor:
-    """Eq. 13: ``softmax(logits / τ)`` over the *present* modalities; ``logits``/``present`` ``[..., M]``.
+def modality_gates(logits: torch.Tensor, present: torch.Tensor, tau: float, dim: int = -1) -> torch.Tensor:
+    """Eq. 13: ``softmax(logits / τ)`` over the *present* modalities, the modality axis being ``dim``.
 
     An item with no content at all gets all-zero gates (its unique view contributes nothing), not NaN.
     """
-    return torch.softmax((logits / tau).masked_fill(~present, float("-inf")), dim=-1).nan_to_num(0.0)
+    return torch.softmax((logits / tau).masked_fill(~present, float("-inf")), dim=dim).nan_to_num(0.0)
 
 
 def mix(gates: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:

@@ -183,17 +183,14 @@ class M2VAENetworks(nn.Module):
         The modality axis comes first so that every per-pair tensor is contiguous over (user, item).
         """
         present = views.present[:, None, :]  # [M, 1, I]
-        n_users = user.shape[0]
         if not self.config.modality_moe:
-            logits = torch.zeros(self.n_modalities, n_users, present.shape[-1], dtype=user.dtype, device=user.device)
-        else:
-            user_v = self.self_gate(user)  # Eq. 11
-            com = 1.0 if views.mu_com is None else views.mu_com
-            logits = torch.stack([user_v[m] @ (views.mu[m] * com * self.gate_w[m]).T  # Eq. 12
-                                  for m in range(self.n_modalities)])
-            logits = logits / self.config.tau_gate
-        # Eq. 13 over the modality axis (dim 0), present modalities only; no content at all → zeros
-        return torch.softmax(logits.masked_fill(~present, float("-inf")), dim=0).nan_to_num_(0.0)
+            shape = (self.n_modalities, user.shape[0], present.shape[-1])
+            return modality_gates(torch.zeros(shape, dtype=user.dtype, device=user.device), present, 1.0, dim=0)
+        user_v = self.self_gate(user)  # Eq. 11
+        com = 1.0 if views.mu_com is None else views.mu_com
+        logits = torch.stack([user_v[m] @ (views.mu[m] * com * self.gate_w[m]).T  # Eq. 12
+                              for m in range(self.n_modalities)])
+        return modality_gates(logits, present, self.config.tau_gate, dim=0)  # Eq. 13
 
     def view_weight(self, user: torch.Tensor) -> torch.Tensor:
         """Eq. 15 (a constant 1/2 in the w/o-V-MoE variant)."""
