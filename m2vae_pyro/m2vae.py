@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .atomic import atomic_write
 from .config import Config, config_from_dict
 from .data.dataset import Dataset
 from .data.errors import DataError
@@ -24,9 +24,7 @@ from .nn.networks import M2VAENetworks
 
 def atomic_torch_save(obj, path: Path) -> None:
     """Write to a temporary file, then rename: a crash never leaves a corrupt checkpoint."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_weights(nets: torch.nn.Module, weights: dict, origin: Path) -> None:

@@ -7,7 +7,6 @@ Layout of ``RUN/``: ``config.json`` (dataset, data dir, every hyper-parameter), 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
@@ -17,6 +16,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from .atomic import atomic_write
 from .baselines.reference import REFERENCES
 from .config import Config, config_from_dict
 from .data.errors import DataError
@@ -29,9 +29,7 @@ from .m2vae import M2VAE, atomic_torch_save
 
 def write_json(path: Path, obj: Any) -> None:
     """Atomic: a crash never leaves a half-written file."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
 
 
 def prepare_run_dir(out: Path, force: bool) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from .dataset import Dataset
 from .errors import DataError
 
@@ -112,9 +113,7 @@ def cached_features(paths: list[Path], cache: Path | None = None,
         return feats, file, False
     feats = compute_features(paths, progress=progress)
     file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(f".tmp{os.getpid()}.npy")
-    np.save(tmp, feats)
-    os.replace(tmp, file)  # atomic: a crash never leaves a half-written cache
+    atomic_write(file, lambda tmp: np.save(tmp, feats))  # a crash never leaves a half-written cache
     return feats, file, True
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..atomic import atomic_write
 from .dataset import Dataset
 from .errors import DataError
 
@@ -55,11 +56,13 @@ class ColdStartSplit:
     def save(self, path: Path, ds: Dataset) -> None:
         """A readable CSV of original item ids and roles, with the seed and threshold in a comment line."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w") as fh:
-            fh.write(f"# dataset={ds.name} seed={self.seed} threshold={self.threshold}\n")
-            self.to_frame(ds).to_csv(fh, index=False)
-        tmp.replace(path)
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w") as fh:
+                fh.write(f"# dataset={ds.name} seed={self.seed} threshold={self.threshold}\n")
+                self.to_frame(ds).to_csv(fh, index=False)
+
+        atomic_write(path, write)
 
 
 def cold_start_split(ds: Dataset, seed: int = 0, cold_fraction: float = 0.2,
