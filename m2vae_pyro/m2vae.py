@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .atomic import atomic_write
@@ -102,8 +101,7 @@ class M2VAE:
             raise DataError(path, f"checkpoint is for {state['dataset']} ({state['n_users']} users, "
                                   f"{state['n_items']} items), not {ds.name} ({ds.n_users}, {ds.n_items})")
         config = config_from_dict(state["config"])
-        split = cold_start_split(ds, config.seed, config.cold_fraction, config.threshold)
-        split.role = state["role"].numpy().astype(np.int64)
+        split = ColdStartSplit.from_roles(ds, state["role"].numpy(), config.seed, config.threshold)
         obj = cls(ds, config, split)
         load_weights(obj.nets, state["nets"], path)
         obj.nets.eval()

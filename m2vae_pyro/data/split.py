@@ -41,6 +41,13 @@ class ColdStartSplit:
     def train_items(self) -> np.ndarray:
         return self.pos_items[self.train_mask]
 
+    @classmethod
+    def from_roles(cls, ds: Dataset, role: np.ndarray, seed: int, threshold: float | None) -> ColdStartSplit:
+        """A split with given item roles; the positives follow from the dataset and the threshold."""
+        mask = ds.positive_mask(threshold)
+        return cls(role=np.asarray(role, dtype=np.int64), pos_users=ds.users[mask], pos_items=ds.items[mask],
+                   seed=seed, threshold=threshold if ds.ratings is not None else None)
+
     def items(self, role: str) -> np.ndarray:
         return np.flatnonzero(self.role == ROLES.index(role))
 
@@ -100,6 +107,4 @@ def load_split(path: Path, ds: Dataset) -> ColdStartSplit:
     role = np.full(ds.n_items, -1, dtype=np.int64)
     role[pos] = frame["role"].map({r: k for k, r in enumerate(ROLES)}).to_numpy()
     threshold = None if meta.get("threshold") in (None, "None") else float(meta["threshold"])
-    mask = ds.positive_mask(threshold)
-    return ColdStartSplit(role=role, pos_users=ds.users[mask], pos_items=ds.items[mask],
-                          seed=int(meta.get("seed", -1)), threshold=threshold)
+    return ColdStartSplit.from_roles(ds, role, int(meta.get("seed", -1)), threshold)
