@@ -1,7 +1,8 @@
 """Run directories: ``train`` writes config, split, best checkpoint, loss history and curves; ``evaluate`` metrics.
 
 Layout of ``RUN/``: ``config.json`` (dataset, data dir, every hyper-parameter), ``split.csv``, ``checkpoint.pt``
-(best validation state), ``history.csv``, ``curves.png``, ``metrics.json``.
+(best validation state), ``history.csv``, ``curves.png``, ``train.json``, ``metrics.json``; ``resume.pt`` while an
+interrupted run waits to be resumed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from .data.split import load_split
 from .inference.errors import Interrupted
 from .inference.evaluate import evaluate_item_to_user
 from .m2vae import M2VAE, atomic_torch_save
+
+RESUME_FILE = "resume.pt"
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -71,9 +74,6 @@ def resume_run(run: Path, data_dir: Path | None = None, progress: bool = True,
         raise DataError(state_path, f"resume state is for {state.get('dataset')} ({state.get('n_users')} users, "
                                     f"{state.get('n_items')} items), not {ds.name} ({ds.n_users}, {ds.n_items})")
     return _train(model, run, state["trainer"], progress, stop_at_step)
-
-
-RESUME_FILE = "resume.pt"
 
 
 def _train(model: M2VAE, out: Path, trainer_state: dict | None, progress: bool, stop_at_step: int | None) -> M2VAE:

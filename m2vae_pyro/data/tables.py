@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -98,8 +99,6 @@ def check_unique(path: Path, keys: np.ndarray, name: str, lines: int | np.ndarra
 
 
 def _parser_line(exc: Exception, first: int) -> int | None:
-    import re
-
     m = re.search(r"line (\d+)", str(exc))
     if not m:
         return None
@@ -108,8 +107,6 @@ def _parser_line(exc: Exception, first: int) -> int | None:
 
 
 def _parser_reason(exc: Exception) -> str:
-    import re
-
     msg = str(exc).strip().splitlines()[-1]
     m = re.search(r"Expected (\d+) fields in line \d+, saw (\d+)", msg)
     if m:

@@ -40,7 +40,10 @@ def score_pairs(nets: M2VAENetworks, prior: Prior, users: torch.Tensor, items: t
         pre.copy_(base.expand_as(pre))
         for k in range(len(weights)):  # W₁[E z; a; c] + b₁ = base + Σ_k w_k(u, i) W_z x_k(i)
             pre.addcmul_(weights[k].unsqueeze(-1), proj[k].unsqueeze(0))
-        torch.tanh_(pre) if isinstance(dec.act, torch.nn.Tanh) else pre.copy_(dec.act(pre))
+        if isinstance(dec.act, torch.nn.Tanh):
+            torch.tanh_(pre)
+        else:
+            pre.copy_(dec.act(pre))
         user_out = (u @ dec.out.weight).unsqueeze(-1)  # [U, h, 1]: W₂ᵀ e_u
         out[lo : lo + len(u)] = torch.bmm(pre, user_out).squeeze(-1) + (u @ dec.out.bias)[:, None]
     return out
