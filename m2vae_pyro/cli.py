@@ -47,6 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="overwrite a non-empty run directory")
     train.set_defaults(func=cmd_train)
 
+    for name, helptext in (("experiment", "M²VAE against the baselines over seeds (Table 3 analogue)"),
+                           ("ablate", "the Table-4 variants of M²VAE over seeds (Table 4 analogue)")):
+        exp = sub.add_parser(name, help=helptext)
+        exp.add_argument("dataset")
+        _data_dir(exp)
+        exp.add_argument("--out", type=Path, required=True, help="experiment directory (resumed when it exists)")
+        exp.add_argument("--models", default=None,
+                         help="comma-separated model names (default: "
+                              + ("m2vae and the seven baselines" if name == "experiment" else "all variants")
+                              + "); variants, prior:NAME and baselines mix freely")
+        exp.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+        exp.add_argument("--epochs", type=int, default=None, help="maximum epochs for every model")
+        exp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a Config field of the M²VAE cells (repeatable)")
+        exp.add_argument("--force", action="store_true", help="discard the cells of a different experiment in --out")
+        exp.set_defaults(func=cmd_experiment, kind=name)
+
     evaluate = sub.add_parser("evaluate", help="metrics of a run on validation and test cold items")
     evaluate.add_argument("run", type=Path)
     _data_dir(evaluate)
@@ -104,13 +121,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     metrics = evaluate_run(args.run, args.data_dir)
     rows = {"m2vae": metrics["test"]} | {k: v["test"] for k, v in metrics["baselines"].items()}
-    keys = [k for k in metrics["test"] if k != "n_items"]
+    keys = [k for k in metrics["test"] if k != "n_queries"]
     print("test cold items (item-to-user):")
     print("| model | " + " | ".join(keys) + " |")
     print("|---|" + "---|" * len(keys))
     for name, row in rows.items():
         print(f"| {name} | " + " | ".join(f"{row[k]:.4f}" for k in keys) + " |")
     print(f"metrics written to {args.run / 'metrics.json'}")
+    return 0
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from .experiments import ABLATIONS, DEFAULT_MODELS, run_experiment
+
+    default = DEFAULT_MODELS if args.kind == "experiment" else ABLATIONS
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(default)
+    run_experiment(args.dataset, args.data_dir, args.out, models, args.seeds, args.epochs,
+                   _parse_sets(args.set) or None, highlight="m2vae" if args.kind == "experiment" else "full",
+                   force=args.force)
+    print((args.out / "table.md").read_text())
+    print(f"results written to {args.out / 'results.csv'} and {args.out / 'table.md'}")
     return 0
 
 

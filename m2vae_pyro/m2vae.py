@@ -13,7 +13,7 @@ from .data.errors import DataError
 from .data.sampling import TripleSampler
 from .data.split import ColdStartSplit, cold_start_split
 from .guides.guide import M2VAEGuide
-from .inference.evaluate import evaluate_item_to_user
+from .inference.evaluate import evaluate
 from .inference.scoring import embed_pairs, score_pairs
 from .inference.trainer import History, Trainer, seed_everything
 from .models.model import M2VAEModel
@@ -81,8 +81,9 @@ class M2VAE:
         self.nets.eval()
         return embed_pairs(self.nets, self.prior, torch.as_tensor(users), torch.as_tensor(items))
 
-    def evaluate(self, role: str = "test", ks: tuple[int, ...] | None = None) -> dict[str, float]:
-        return evaluate_item_to_user(self.score, self.ds, self.split, role, ks or self.config.ks)
+    def evaluate(self, role: str = "test", ks: tuple[int, ...] | None = None,
+                 protocol: str = "item-to-user") -> dict[str, float]:
+        return evaluate(self.score, self.ds, self.split, role, ks or self.config.ks, protocol)
 
     def save(self, path: str | Path) -> None:
         """Weights, config and split roles in one file (written to a temporary file, then renamed)."""

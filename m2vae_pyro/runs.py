@@ -24,7 +24,7 @@ from .data.errors import DataError
 from .data.loaders import load_dataset
 from .data.split import load_split
 from .inference.errors import Interrupted
-from .inference.evaluate import evaluate_item_to_user
+from .inference.evaluate import evaluate
 from .m2vae import M2VAE, atomic_torch_save
 
 RESUME_FILE = "resume.pt"
@@ -153,7 +153,7 @@ def evaluate_run(run: Path, data_dir: Path | None = None) -> dict[str, Any]:
     ks = model.config.ks
     out: dict[str, Any] = {role: model.evaluate(role, ks) for role in ("validation", "test")}
     out["baselines"] = {
-        name: {role: evaluate_item_to_user(make(model.ds, model.split), model.ds, model.split, role, ks)
+        name: {role: evaluate(make(model.ds, model.split), model.ds, model.split, role, ks)
                for role in ("test", "validation")}
         for name, make in REFERENCES.items()
     }

@@ -1,7 +1,9 @@
 """Ranking metrics. One function serves every model: it only sees a score matrix and the ground truth.
 
-Item-to-user protocol (CCFCRec, DESIGN §3): for each cold item rank all candidate users.
-- ``hr@k``: hits in the top k divided by k, averaged over items (a precision, as CCFCRec computes it);
+Each row of the score matrix is one query (a cold item ranking users in the item-to-user protocol of CCFCRec,
+DESIGN §3; a user ranking cold items in the user-to-item protocol); metrics are averaged over queries.
+- ``hr@k``: hits in the top k divided by k (a precision, as CCFCRec computes it);
+- ``recall@k``: hits in the top k divided by the number of positives of the query;
 - ``ndcg@k``: CCFCRec's variant, DCG over the hits divided by the ideal DCG of the *retrieved* hits
   (1 whenever every hit sits at the top of the list, 0 with no hit);
 - ``ndcg_std@k``: the standard NDCG, ideal DCG over ``min(|GT|, k)`` positions.
@@ -12,14 +14,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+METRICS = ("hr", "recall", "ndcg", "ndcg_std")
+
 
 def rank_metrics(scores: torch.Tensor, truth: torch.Tensor, ks: tuple[int, ...] = (5, 10, 20)) -> dict[str, float]:
-    """``scores``/``truth`` ``[I, U]`` (truth bool); rows without any positive are skipped."""
+    """``scores``/``truth`` ``[Q, C]`` (queries × candidates, truth bool); rows without any positive are skipped."""
     keep = truth.any(dim=1)
     scores, truth = scores[keep], truth[keep]
-    out: dict[str, float] = {"n_items": float(len(scores))}
+    out: dict[str, float] = {"n_queries": float(len(scores))}
     if not len(scores):
-        return out | {f"{m}@{k}": float("nan") for k in ks for m in ("hr", "ndcg", "ndcg_std")}
+        return out | {f"{m}@{k}": float("nan") for k in ks for m in METRICS}
     kmax = min(max(ks), scores.shape[1])
     top = torch.topk(scores, kmax, dim=1).indices
     hits = torch.gather(truth, 1, top).double()  # [I, kmax]
@@ -33,6 +37,7 @@ def rank_metrics(scores: torch.Tensor, truth: torch.Tensor, ks: tuple[int, ...] 
         retrieved_idcg = ideal_cum[n_hit]
         std_idcg = ideal_cum[torch.clamp(n_true, max=k)]
         out[f"hr@{k}"] = float((n_hit.double() / k).mean())
+        out[f"recall@{k}"] = float((n_hit.double() / n_true).mean())
         out[f"ndcg@{k}"] = float(torch.where(n_hit > 0, dcg / retrieved_idcg.clamp_min(1e-12), 0.0).mean())
         out[f"ndcg_std@{k}"] = float((dcg / std_idcg).mean())
     return out

@@ -130,7 +130,8 @@ class Trainer:
             loss = self.elbo(batch)
         total = float(loss.detach())
         terms = {k: float(v) for k, v in model.last_terms.items()}
-        weighted = terms.get("bpr", 0.0) + cfg.alpha_dcl * terms.get("dcl", 0.0) + cfg.beta_co * terms.get("co", 0.0)
+        weights = {"bpr": 1.0, "bpr_cold": cfg.cold_bpr, "bpr_id": cfg.id_bpr, "dcl": cfg.alpha_dcl, "co": cfg.beta_co}
+        weighted = sum(w * terms.get(k, 0.0) for k, w in weights.items())
         terms = {"loss": total / batch.size, "elbo": total / batch.size - weighted, **terms}
         _check_finite(terms, self.step)
         self.optim.zero_grad(set_to_none=True)

@@ -55,3 +55,12 @@ def cooccurrence(e_new: torch.Tensor, e_pos: torch.Tensor, e_neg: torch.Tensor, 
 def bpr(e_new: torch.Tensor, e_user: torch.Tensor, e_neg_user: torch.Tensor) -> torch.Tensor:
     """Eq. 25 per triple, read as ``−log σ(e_new·e_u − e_new·e_u⁻)`` (DESIGN §2). → ``[B]``."""
     return -F.logsigmoid((e_new * e_user).sum(-1) - (e_new * e_neg_user).sum(-1))
+
+
+def in_batch_infonce(x: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
+    """``−log exp(sim(x_b, y_b)/τ) / Σ_j exp(sim(x_b, y_j)/τ)`` over the batch (cosine); ``[B, d]`` → ``[B]``.
+
+    The item-level contrast between two views of the same item (CLCRec's content ↔ ID term).
+    """
+    sims = F.normalize(x, dim=-1, eps=1e-8) @ F.normalize(y, dim=-1, eps=1e-8).T / tau
+    return torch.logsumexp(sims, dim=-1) - sims.diagonal()

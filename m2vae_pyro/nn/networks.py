@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..config import Config
 from ..data.dataset import Dataset
+from .content import attribute_slots
 from .decoder import Decoder
 from .encoders import LOGVAR_MAX, LOGVAR_MIN, AttentionPooling, GaussianHead
 from .experts import SelfGate, ViewGate, blend, mix, modality_gates, modality_logits, poe, softplus_weight
@@ -54,13 +54,9 @@ class M2VAENetworks(nn.Module):
         self.config = config
         d = config.d
         self.n_users, self.n_items = ds.n_users, ds.n_items
-        lengths = np.diff(ds.attr_indptr)
-        width = max(int(lengths.max()), 1)
-        attrs = np.zeros((ds.n_items, width), dtype=np.int64)
-        slot = np.arange(width)[None, :] < lengths[:, None]
-        attrs[slot] = ds.attr_indices
-        self.register_buffer("item_attrs", torch.from_numpy(attrs), persistent=False)
-        self.register_buffer("item_attr_mask", torch.from_numpy(slot), persistent=False)
+        attrs, mask = attribute_slots(ds)
+        self.register_buffer("item_attrs", attrs, persistent=False)
+        self.register_buffer("item_attr_mask", mask, persistent=False)
         image = ds.modalities.get("image")
         self.has_image = image is not None
         if self.has_image:
@@ -71,6 +67,9 @@ class M2VAENetworks(nn.Module):
             self.image_proj = nn.Linear(image.features.shape[1], d)  # c_i (Eq. 3 input)
             self.image_head = GaussianHead(d, d)  # Eq. 3
             self.image_missing = nn.Parameter(torch.zeros(d))
+        # 1280-d image features let the generator memorise warm items; dropout on them (training only) is the
+        # regulariser that made cold items generalise on validation (benchmarks/RESULTS.md).
+        self.content_dropout = nn.Dropout(config.content_dropout)
         self.n_modalities = 2 if self.has_image else 1
 
         self.attr_pool = AttentionPooling(ds.n_attributes, d)  # Eq. 4
@@ -115,7 +114,7 @@ class M2VAENetworks(nn.Module):
         raws.append(torch.where(has_attr.unsqueeze(-1), a, self.attr_missing))
         if self.has_image:
             has_img = self.image_present[items]
-            c = self.image_proj(self.image_features[items])
+            c = self.image_proj(self.content_dropout(self.image_features[items]))
             mu_c, lv_c = self.image_head(c)  # Eq. 3
             mus.append(mu_c), logvars.append(lv_c), present.append(has_img)
             raws.append(torch.where(has_img.unsqueeze(-1), c, self.image_missing))

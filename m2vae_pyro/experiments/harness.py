@@ -1,0 +1,132 @@
+"""The experiment harness: every model × every seed on one dataset, resumable cell by cell.
+
+Layout of ``OUT/``: ``experiment.json`` (dataset, data dir, epochs, overrides), ``cells/MODEL/seedK.json`` (one per
+finished cell: test metrics under both protocols, validation HR@5 of the chosen epoch, wall time), ``results.csv``
+(one row per model × seed × protocol) and ``table.md`` (mean ± std over seeds). A cell file is written atomically
+when its model is done, so an interrupted experiment resumes at the next unfinished (model, seed) cell.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ..atomic import atomic_write
+from ..config import VARIANTS
+from ..data.dataset import Dataset
+from ..data.errors import DataError
+from ..data.loaders import load_dataset
+from ..data.split import cold_start_split
+from ..inference.errors import Interrupted
+from ..inference.evaluate import PROTOCOLS, evaluate
+from ..inference.trainer import History
+from .models import Spec, build_model, check_model_name, m2vae_config
+from .table import results_table
+
+DEFAULT_MODELS = ("m2vae", "userpop", "random", "cvae", "dropoutnet", "clcrec", "ccfcrec", "gorec")
+ABLATIONS = tuple(VARIANTS)
+
+
+def _cell_path(out: Path, model: str, seed: int) -> Path:
+    return out / "cells" / model.replace("/", "_").replace(":", "-") / f"seed{seed}.json"
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
+
+
+def _check_same_experiment(out: Path, meta: dict, force: bool) -> None:
+    """An existing experiment directory is resumed only with the same dataset and settings."""
+    path = out / "experiment.json"
+    if not path.is_file():
+        if out.exists() and any(out.iterdir()) and not force:
+            raise DataError(out, "directory exists, is not empty and holds no experiment.json; "
+                                 "choose another --out or pass --force")
+        return
+    old = json.loads(path.read_text())
+    changed = [k for k in meta if old.get(k) != meta[k]]
+    if changed and not force:
+        raise DataError(path, "this directory holds a different experiment (" + ", ".join(
+            f"{k}: {old.get(k)!r} here, {meta[k]!r} asked" for k in changed) + "); choose another --out or "
+            "pass --force to discard its cells")
+    if changed:
+        import shutil
+
+        shutil.rmtree(out / "cells", ignore_errors=True)
+
+
+def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, models: Sequence[str] = DEFAULT_MODELS,
+                   seeds: int = 5, epochs: int | None = None, overrides: dict[str, Any] | None = None,
+                   ks: tuple[int, ...] = (5, 10, 20), highlight: str = "m2vae", force: bool = False,
+                   progress: bool = True) -> pd.DataFrame:
+    """Train and evaluate every (model, seed) cell not finished yet; return and write the results.
+
+    ``dataset`` is a name for :func:`load_dataset` (with image features), or a loaded :class:`Dataset`.
+    """
+    from tqdm.auto import tqdm
+
+    for name in models:
+        check_model_name(name)
+    if seeds < 1:
+        raise DataError(None, f"--seeds must be ≥ 1, got {seeds}")
+    ds = dataset if isinstance(dataset, Dataset) else None
+    name = ds.name if ds is not None else dataset
+    spec = Spec(name, epochs, overrides)
+    meta = {"dataset": name, "epochs": epochs, "overrides": overrides or {}, "ks": list(ks)}
+    _check_same_experiment(out, meta, force)
+    out.mkdir(parents=True, exist_ok=True)
+    data_dir_s = str(Path(data_dir).resolve()) if data_dir else None
+    _write_json(out / "experiment.json", meta | {"data_dir": data_dir_s})
+    if ds is None:
+        ds = load_dataset(name, data_dir, images=True, progress=progress)
+    cells = [(seed, model) for seed in range(seeds) for model in models]
+    todo = [(s, m) for s, m in cells if not _cell_path(out, m, s).is_file()]
+    splits: dict[int, Any] = {}
+    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), disable=not progress, unit="cell")
+    try:
+        for seed, model in todo:
+            bar.set_description(f"{model} seed {seed}")
+            if seed not in splits:
+                cfg = m2vae_config("m2vae", spec, seed)
+                splits[seed] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
+            split = splits[seed]
+            t0 = time.perf_counter()
+            rec = build_model(model, ds, split, seed, spec)
+            info = rec.fit(progress=False)
+            if isinstance(info, History):
+                info = {"best_epoch": info.best_epoch, "best_val_hr@5": info.best_score}
+            with torch.inference_mode():
+                test = {p: evaluate(rec.score, ds, split, "test", ks, p) for p in PROTOCOLS}
+            _write_json(_cell_path(out, model, seed), {"model": model, "seed": seed, "info": info, "test": test,
+                                                       "seconds": time.perf_counter() - t0})
+            bar.update(1)
+    except KeyboardInterrupt:
+        raise Interrupted(f"experiment interrupted; finished cells are kept in {out / 'cells'}: "
+                          "run the same command again to resume") from None
+    finally:
+        bar.close()
+    return write_results(out, models, seeds, ks, highlight)
+
+
+def write_results(out: Path, models: Sequence[str], seeds: int, ks: tuple[int, ...], highlight: str) -> pd.DataFrame:
+    rows = []
+    for model in models:
+        for seed in range(seeds):
+            cell = json.loads(_cell_path(out, model, seed).read_text())
+            for protocol, metrics in cell["test"].items():
+                rows.append({"model": model, "seed": seed, "protocol": protocol,
+                             **{k: v for k, v in metrics.items() if k != "n_queries"},
+                             "n_queries": metrics.get("n_queries"), "best_epoch": cell["info"].get("best_epoch"),
+                             "val_hr@5": cell["info"].get("best_val_hr@5"), "seconds": cell["seconds"]})
+    frame = pd.DataFrame(rows)
+    atomic_write(out / "results.csv", lambda tmp: frame.to_csv(tmp, index=False))
+    text = results_table(frame, ks, highlight)
+    atomic_write(out / "table.md", lambda tmp: tmp.write_text(text))
+    return frame

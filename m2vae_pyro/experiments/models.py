@@ -1,0 +1,59 @@
+"""Model names of an experiment → fitted :class:`Recommender`s on one dataset, split and seed.
+
+``m2vae`` is the full model; a Table-4 variant name (``w/o-dcl`` …) or ``full`` is M²VAE in that configuration;
+``prior:NAME`` is the full model with another prior over ``z``; every name of ``BASELINES`` is that baseline.
+All of them get the same split and the same seeded triples (hence the same negative users) for one seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..baselines import BASELINES, Recommender, Settings
+from ..config import VARIANTS, load_config
+from ..data.dataset import Dataset
+from ..data.errors import DataError
+from ..data.split import ColdStartSplit
+from ..m2vae import M2VAE
+
+
+@dataclass
+class Spec:
+    """What an experiment applies to every cell: epochs, and config overrides for the M²VAE cells."""
+
+    dataset: str
+    epochs: int | None = None
+    overrides: dict[str, Any] | None = None
+
+
+def check_model_name(name: str) -> None:
+    if name == "m2vae" or name in VARIANTS or name in BASELINES:
+        return
+    if name.startswith("prior:"):
+        from ..models.priors import PRIORS
+
+        if name.split(":", 1)[1] in PRIORS:
+            return
+    raise DataError(None, f"unknown model {name!r}; choose m2vae, a variant ({', '.join(VARIANTS)}), "
+                          f"prior:NAME or a baseline ({', '.join(BASELINES)})")
+
+
+def m2vae_config(name: str, spec: Spec, seed: int):
+    variant, prior = "full", None
+    if name in VARIANTS:
+        variant = name
+    elif name.startswith("prior:"):
+        prior = name.split(":", 1)[1]
+    return load_config(spec.dataset, None, variant, seed=seed, epochs=spec.epochs, prior=prior,
+                       **(spec.overrides or {}))
+
+
+def build_model(name: str, ds: Dataset, split: ColdStartSplit, seed: int, spec: Spec) -> Recommender:
+    check_model_name(name)
+    cfg = m2vae_config(name, spec, seed)
+    if name in BASELINES:
+        settings = Settings(seed=seed, c_p=cfg.c_p, c_n=cfg.c_n, batch_size=cfg.batch_size,
+                            patience=cfg.patience, epochs=spec.epochs or Settings.epochs)
+        return BASELINES[name](ds, split, settings)
+    return M2VAE(ds, cfg, split)

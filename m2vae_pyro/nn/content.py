@@ -1,0 +1,52 @@
+"""Item content as tensors, and the deterministic content encoder the baselines share with M²VAE's parts."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.dataset import Dataset
+from .encoders import AttentionPooling
+
+
+def attribute_slots(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """Padded attribute ids ``[n_items, L]`` and their mask: the CSR lists as fixed-width slots."""
+    lengths = np.diff(ds.attr_indptr)
+    width = max(int(lengths.max(initial=0)), 1)
+    attrs = np.zeros((ds.n_items, width), dtype=np.int64)
+    slot = np.arange(width)[None, :] < lengths[:, None]
+    attrs[slot] = ds.attr_indices
+    return torch.from_numpy(attrs), torch.from_numpy(slot)
+
+
+class ContentEncoder(nn.Module):
+    """``f(a_i, c_i)``: attention-pooled attributes (Eq. 4) and projected image features, then a 2-layer MLP.
+
+    The point estimate of content that the baselines map into the preference space; absent modalities are
+    zeros (the MLP sees them as such). Content lives in non-persistent buffers built once from the dataset.
+    """
+
+    def __init__(self, ds: Dataset, d_out: int, hidden: int = 256):
+        super().__init__()
+        attrs, mask = attribute_slots(ds)
+        self.register_buffer("item_attrs", attrs, persistent=False)
+        self.register_buffer("item_attr_mask", mask, persistent=False)
+        self.attr_pool = AttentionPooling(ds.n_attributes, hidden)
+        image = ds.modalities.get("image")
+        self.has_image = image is not None and image.features is not None
+        if self.has_image:
+            self.register_buffer("image_features", torch.from_numpy(image.features), persistent=False)
+            self.image_proj = nn.Linear(image.features.shape[1], hidden)
+        blocks = 2 if self.has_image else 1
+        self.mlp = nn.Sequential(nn.Linear(blocks * hidden, hidden), nn.Tanh(), nn.Linear(hidden, d_out))
+
+    def features(self, items: torch.Tensor) -> torch.Tensor:
+        """The pooled inputs ``[B, blocks·hidden]`` before the MLP."""
+        blocks = [self.attr_pool(self.item_attrs[items], self.item_attr_mask[items])]
+        if self.has_image:
+            blocks.append(self.image_proj(self.image_features[items]))
+        return torch.cat(blocks, dim=-1)
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.features(items))

@@ -1,0 +1,89 @@
+"""The one evaluator, both protocols, against answers worked out by hand and against brute-force loops."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from m2vae_pyro.data.split import ColdStartSplit
+from m2vae_pyro.inference.evaluate import candidate_users, evaluate
+from m2vae_pyro.inference.metrics import rank_metrics
+
+from synthetic import tiny_dataset
+
+# Two cold items (rows) ranking four users (columns).
+SCORES = torch.tensor([[0.9, 0.1, 0.5, 0.3],
+                       [0.2, 0.8, 0.7, 0.4]])
+TRUTH = torch.tensor([[True, False, False, True],
+                      [False, False, True, False]])
+
+
+def test_item_to_user_by_hand():
+    # item 0: top-2 users 0 (hit), 2 → 1 hit of 2 positives; item 1: users 1, 2 (hit at rank 2) → 1 of 1.
+    m = rank_metrics(SCORES, TRUTH, ks=(2,))
+    assert m["hr@2"] == pytest.approx((1 / 2 + 1 / 2) / 2)
+    assert m["recall@2"] == pytest.approx((1 / 2 + 1 / 1) / 2)
+    # CCFCRec NDCG: ideal DCG over the retrieved hits → item 0: 1/1, item 1: (1/log2 3) / 1
+    assert m["ndcg@2"] == pytest.approx((1.0 + 1 / math.log2(3)) / 2)
+    # standard NDCG: ideal over min(|GT|, k) → item 0: 1 / (1 + 1/log2 3), item 1: (1/log2 3) / 1
+    assert m["ndcg_std@2"] == pytest.approx((1 / (1 + 1 / math.log2(3)) + 1 / math.log2(3)) / 2)
+
+
+def test_user_to_item_by_hand():
+    # users rank the two items: user 0 → item 0 (hit); user 1 has no positive (skipped); user 2 → item 1 (hit);
+    # user 3 → item 1 (0.4 > 0.3, miss: its positive is item 0).
+    m = rank_metrics(SCORES.T, TRUTH.T, ks=(1, 2))
+    assert m["n_queries"] == 3
+    assert m["hr@1"] == pytest.approx(2 / 3)
+    assert m["recall@1"] == pytest.approx(2 / 3)
+    assert m["ndcg_std@1"] == pytest.approx(2 / 3)
+    # at k = 2 every user sees both items: user 3's hit at rank 2
+    assert m["recall@2"] == pytest.approx(1.0)
+    assert m["ndcg_std@2"] == pytest.approx((1 + 1 + 1 / math.log2(3)) / 3)
+
+
+def _brute_force(scores: np.ndarray, truth: np.ndarray, k: int) -> dict[str, float]:
+    hr, rec, nd, nds = [], [], [], []
+    for s, t in zip(scores, truth):
+        if not t.any():
+            continue
+        order = sorted(range(len(s)), key=lambda j: -s[j])[:k]
+        gains = [1.0 if t[j] else 0.0 for j in order]
+        dcg = sum(g / math.log2(r + 2) for r, g in enumerate(gains))
+        hits = int(sum(gains))
+        hr.append(hits / k)
+        rec.append(hits / t.sum())
+        nd.append(dcg / sum(1 / math.log2(r + 2) for r in range(hits)) if hits else 0.0)
+        nds.append(dcg / sum(1 / math.log2(r + 2) for r in range(min(int(t.sum()), k))))
+    return {"hr": np.mean(hr), "recall": np.mean(rec), "ndcg": np.mean(nd), "ndcg_std": np.mean(nds)}
+
+
+@pytest.mark.parametrize("protocol", ["item-to-user", "user-to-item"])
+def test_evaluate_matches_brute_force_on_a_dataset(protocol):
+    ds = tiny_dataset()
+    role = np.zeros(ds.n_items, dtype=np.int64)
+    role[[3, 5, 7, 11, 13]] = 2  # test cold items
+    split = ColdStartSplit.from_roles(ds, role, seed=0, threshold=None)
+    table = torch.from_numpy(np.random.default_rng(1).normal(size=(ds.n_users, ds.n_items)).astype(np.float32))
+    got = evaluate(lambda u, i: table[u][:, i], ds, split, "test", ks=(3,), protocol=protocol, item_chunk=2)
+    users, items = candidate_users(split), split.items("test")
+    truth = np.zeros((len(items), len(users)), dtype=bool)
+    for u, i in zip(*split.positives("test")):
+        if u in users:
+            truth[list(items).index(i), list(users).index(u)] = True
+    scores = table.numpy()[np.ix_(users, items)].T
+    if protocol == "user-to-item":
+        scores, truth = scores.T, truth.T
+    want = _brute_force(scores, truth, 3)
+    for name, value in want.items():
+        assert got[f"{name}@3"] == pytest.approx(value), name
+
+
+def test_unknown_protocol_is_named():
+    ds = tiny_dataset()
+    split = ColdStartSplit.from_roles(ds, np.zeros(ds.n_items, dtype=np.int64), seed=0, threshold=None)
+    with pytest.raises(ValueError, match="user-to-item"):
+        evaluate(lambda u, i: torch.zeros(len(u), len(i)), ds, split, "test", protocol="item2user")

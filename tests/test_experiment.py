@@ -1,0 +1,108 @@
+"""The experiment harness: every baseline behind one interface, resumable cells, results.csv and table.md."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from m2vae_pyro.baselines import BASELINES, Settings
+from m2vae_pyro.cli import main
+from m2vae_pyro.data.errors import DataError
+from m2vae_pyro.data.split import cold_start_split
+from m2vae_pyro.experiments import results_table, run_experiment
+from m2vae_pyro.experiments.harness import _cell_path
+
+from synthetic import tiny_dataset
+
+SMALL = {"c_p": 2, "c_n": 4, "batch_size": 64, "d": 16, "decoder_hidden": 16}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_dataset(n_users=60, n_items=40)
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_every_baseline_fits_and_scores(tiny, name):
+    split = cold_start_split(tiny, 0, threshold=None)
+    model = BASELINES[name](tiny, split, Settings(d=8, hidden=16, epochs=2, batch_size=64, c_p=2, c_n=4))
+    info = model.fit(progress=False)
+    assert info["best_epoch"] >= 0
+    users, items = torch.arange(tiny.n_users), torch.from_numpy(split.items("test"))
+    with torch.inference_mode():
+        scores = model.score(users, items)
+    assert scores.shape == (tiny.n_users, len(items))
+    assert torch.isfinite(scores).all()
+
+
+def test_learned_baseline_loss_goes_down(tiny):
+    from m2vae_pyro.data.sampling import TripleSampler
+    from m2vae_pyro.models.model import TripleBatch
+
+    split = cold_start_split(tiny, 0, threshold=None)
+    model = BASELINES["ccfcrec"](tiny, split, Settings(d=8, hidden=16, batch_size=512, c_p=2, c_n=4))
+    sampler = TripleSampler(split, tiny.n_users, tiny.n_items, 2, 4)
+    batch = TripleBatch.from_triples(next(iter(sampler.epoch(0, 0, 512))), len(sampler))
+    optim = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = model.loss(batch).item()
+    for _ in range(30):
+        optim.zero_grad()
+        model.loss(batch).backward()
+        optim.step()
+    assert model.loss(batch).item() < first
+
+
+def test_experiment_writes_results_and_resumes(tiny, tmp_path):
+    out = tmp_path / "exp"
+    models = ["m2vae", "userpop", "random", "cvae"]
+    frame = run_experiment(tiny, None, out, models, seeds=2, epochs=1, overrides=SMALL, progress=False)
+    assert len(frame) == len(models) * 2 * 2  # models × seeds × protocols
+    saved = pd.read_csv(out / "results.csv")
+    assert set(saved["model"]) == set(models)
+    assert {"hr@5", "ndcg@5", "ndcg_std@20", "recall@10", "protocol", "seed"} <= set(saved.columns)
+    table = (out / "table.md").read_text()
+    assert "m2vae vs best other" in table and "**" in table and "<u>" in table
+    # resume: finished cells are reused untouched, a missing one is recomputed
+    kept = _cell_path(out, "cvae", 0)
+    stamp = kept.stat().st_mtime_ns
+    _cell_path(out, "random", 1).unlink()
+    run_experiment(tiny, None, out, models, seeds=2, epochs=1, overrides=SMALL, progress=False)
+    assert kept.stat().st_mtime_ns == stamp
+    assert _cell_path(out, "random", 1).is_file()
+    # another experiment in the same directory is refused unless forced
+    with pytest.raises(DataError, match="epochs"):
+        run_experiment(tiny, None, out, models, seeds=2, epochs=2, overrides=SMALL, progress=False)
+
+
+def test_same_split_for_every_model_of_a_seed(tiny, tmp_path):
+    out = tmp_path / "exp"
+    run_experiment(tiny, None, out, ["userpop", "random"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    frame = pd.read_csv(out / "results.csv")
+    n = frame.groupby(["protocol", "model"])["n_queries"].first().unstack()
+    assert (n.nunique(axis=1) == 1).all()  # same cold queries for both models
+
+
+def test_results_table_marks_best_second_and_gain():
+    rows = []
+    for model, hr in (("m2vae", 0.30), ("a", 0.20), ("b", 0.25)):
+        for seed in range(2):
+            rows.append({"model": model, "seed": seed, "protocol": "item-to-user", "hr@5": hr + seed * 0.01,
+                         "ndcg@5": hr, "ndcg_std@5": hr})
+    text = results_table(pd.DataFrame(rows), ks=(5,))
+    assert "**0.3050 ± 0.0071**" in text
+    assert "<u>0.2550 ± 0.0071</u>" in text
+    assert f"{(0.305 - 0.255) / 0.255 * 100:+.1f}%" in text
+
+
+def test_unknown_model_is_named(tiny, tmp_path):
+    with pytest.raises(DataError, match="lightgcn"):
+        run_experiment(tiny, None, tmp_path / "x", ["m2vae", "lightgcn"], seeds=1)
+
+
+def test_cli_experiment_rejects_bad_seed_count(data_dir, tmp_path, capsys):
+    assert main(["experiment", "ml-100k", "--data-dir", str(data_dir), "--out", str(tmp_path / "e"),
+                 "--seeds", "0"]) == 2
+    assert "--seeds" in capsys.readouterr().err
+
+
