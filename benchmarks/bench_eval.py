@@ -45,7 +45,7 @@ def setup(users: int, items: int):
     ds = catalogue(users, items)
     cfg = Config()
     nets = M2VAENetworks(ds, cfg).eval()
-    return cfg, nets, make_prior(cfg.prior)
+    return cfg, nets, make_prior(cfg.prior, nets)
 
 
 def flops_per_pair(cfg: Config, n_modalities: int, n_terms: int) -> int:

@@ -42,7 +42,7 @@ def main() -> None:
 
     pyro.set_rng_seed(0)
     nets = M2VAENetworks(ds, cfg)
-    model, guide = M2VAEModel(nets, make_prior(cfg.prior)), M2VAEGuide(nets)
+    model, guide = M2VAEModel(nets, make_prior(cfg.prior, nets)), M2VAEGuide(nets)
     elbo = pyro.infer.TraceMeanField_ELBO()(model, guide)
     plain_model = copy.deepcopy(model)
 

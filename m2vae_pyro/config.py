@@ -77,7 +77,7 @@ class Config:
 
     def validate(self) -> None:
         choices = {"dcl": ("literal", "pairwise", "infonce"), "common": ("poe", "early", "none"),
-                   "fusion": ("moe", "weighted_poe"), "prior": ("moe", "standard")}
+                   "fusion": ("moe", "weighted_poe"), "prior": ("moe", "standard", "poe", "mixture", "vamp")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise DataError(None, f"config field {name} = {getattr(self, name)!r}; choose one of {allowed}")

@@ -54,7 +54,7 @@ class M2VAE:
         self.split = split if split is not None else cold_start_split(ds, config.seed, config.cold_fraction,
                                                                       config.threshold)
         self.nets = M2VAENetworks(ds, config)
-        self.prior = make_prior(config.prior)
+        self.prior = make_prior(config.prior, self.nets)
         self.model = M2VAEModel(self.nets, self.prior)
         self.guide = M2VAEGuide(self.nets)
         self.history: History | None = None
@@ -88,7 +88,7 @@ class M2VAE:
     def save(self, path: str | Path) -> None:
         """Weights, config and split roles in one file (written to a temporary file, then renamed)."""
         path = Path(path)
-        state = {"nets": self.nets.state_dict(), "config": self.config.to_dict(), "dataset": self.ds.name,
+        state = {"weights": self.model.state_dict(), "config": self.config.to_dict(), "dataset": self.ds.name,
                  "n_users": self.ds.n_users, "n_items": self.ds.n_items, "role": torch.from_numpy(self.split.role)}
         atomic_torch_save(state, path)
 
@@ -104,6 +104,6 @@ class M2VAE:
         config = config_from_dict(state["config"])
         split = ColdStartSplit.from_roles(ds, state["role"].numpy(), config.seed, config.threshold)
         obj = cls(ds, config, split)
-        load_weights(obj.nets, state["nets"], path)
+        load_weights(obj.model, state["weights"], path)
         obj.nets.eval()
         return obj

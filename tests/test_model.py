@@ -24,7 +24,7 @@ def build(ds, **over):
     split = cold_start_split(ds, seed=0, threshold=None)
     sampler = TripleSampler(split, ds.n_users, ds.n_items, cfg.c_p, cfg.c_n)
     batch = TripleBatch.from_triples(sampler.sample(np.random.default_rng(0), n=16), len(sampler))
-    return cfg, nets, M2VAEModel(nets, make_prior(cfg.prior)), M2VAEGuide(nets), batch
+    return cfg, nets, M2VAEModel(nets, make_prior(cfg.prior, nets)), M2VAEGuide(nets), batch
 
 
 def traces(model, guide, batch):
@@ -95,11 +95,12 @@ def test_each_variant_trains(variant):
     assert any(not torch.equal(a, b) for a, b in zip(before, elbo.parameters()))
 
 
-@pytest.mark.parametrize("variant", ["full", "w/o-common", "weighted-poe", "w/o-m-moe"])
+@pytest.mark.parametrize("variant", ["full", "w/o-common", "weighted-poe", "w/o-m-moe", "poe", "mixture", "vamp"])
 @pytest.mark.parametrize("image", [True, False])
 def test_chunked_scores_equal_naive_per_pair_loop(variant, image):
     ds = tiny_dataset(image=image)
-    cfg, nets, model, guide, _ = build(ds, **VARIANTS[variant])
+    over = VARIANTS[variant] if variant in VARIANTS else {"prior": variant}
+    cfg, nets, model, guide, _ = build(ds, **over)
     nets.eval()
     users, items = torch.arange(12), torch.arange(ds.n_items)
     fast = score_pairs(nets, model.prior, users, items, memory_mb=0)  # smallest chunks: one user at a time
@@ -111,7 +112,7 @@ def test_chunked_scores_equal_naive_per_pair_loop(variant, image):
                 views = nets.views(items[i : i + 1])
                 user = nets.user_emb(users[u : u + 1])
                 z = views.mu
-                loc, _ = model.prior.z_loc_scale(nets, views, z, views.mu_com, user)  # gates at the means
+                loc = model.prior.distribution(nets, views, z, views.mu_com, user).mean  # gates at the means
                 naive[u, i] = nets.decode(loc, views)[0] @ user[0]
     assert torch.allclose(fast, naive, atol=1e-5) and torch.allclose(big, naive, atol=1e-5)
     e = embed_pairs(nets, model.prior, users[:3], items[:4])

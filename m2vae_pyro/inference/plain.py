@@ -9,9 +9,10 @@ none), the negative log-likelihood of the observed ``e``, and the three factors,
 from __future__ import annotations
 
 import torch
-from torch.distributions import Normal, kl_divergence
+from torch.distributions import Independent, Normal, kl_divergence
 
 from ..models.model import M2VAEModel, TripleBatch
+from ..models.priors import kl_term
 from ..nn import losses
 from ..nn.encoders import LOGVAR_MAX, LOGVAR_MIN
 from ..nn.experts import moe_posterior
@@ -34,15 +35,15 @@ def plain_loss(model: M2VAEModel, batch: TripleBatch) -> torch.Tensor:
     fused = nets.fuse(views, z_views, z_com, user)
     mu_e, logvar_e = nets.id_head(nets.item_emb(batch.items))
     mu, logvar = moe_posterior(mu_e, logvar_e, fused.mu, fused.logvar)
-    q_z = Normal(mu, (0.5 * logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)).exp())
+    q_z = Independent(Normal(mu, (0.5 * logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)).exp()), 1)
     z = q_z.rsample()
-    loc, scale = model.prior.z_loc_scale(nets, views, z_views, z_com, user)
-    kl = kl + kl_divergence(q_z, Normal(loc, scale)).sum(-1)  # Eq. 22
+    prior = model.prior.distribution(nets, views, z_views, z_com, user)
+    kl = kl + kl_term(q_z, prior, z)  # Eq. 22
     e_new = nets.decode(z, views)
     nll = -Normal(e_new, cfg.obs_scale).log_prob(nets.item_emb(batch.items)).sum(-1)  # Eq. 21, 24
     per_example = model.kl_scale * kl + nll + losses.bpr(e_new, user, nets.user_emb(batch.neg_users))
     if cfg.cold_bpr:
-        per_example = per_example + cfg.cold_bpr * losses.bpr(nets.decode(loc, views), user,
+        per_example = per_example + cfg.cold_bpr * losses.bpr(nets.decode(prior.mean, views), user,
                                                                nets.user_emb(batch.neg_users))
     if cfg.id_bpr:
         per_example = per_example + cfg.id_bpr * losses.bpr(nets.item_emb(batch.items), user,

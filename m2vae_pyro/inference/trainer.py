@@ -73,13 +73,13 @@ class Trainer:
 
     # -- checkpointing ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"nets": self.model.nets.state_dict(), "optim": self.optim.state_dict(),
+        return {"weights": self.model.state_dict(), "optim": self.optim.state_dict(),
                 "counters": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "stale": self.stale},
                 "sums": dict(self._sums), "epoch_seconds": self._epoch_seconds,
                 "history": copy.deepcopy(self.history.__dict__), "rng": rng_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.nets.load_state_dict(state["nets"])
+        self.model.load_state_dict(state["weights"])
         self.optim.load_state_dict(state["optim"])
         for k, v in state["counters"].items():
             setattr(self, k, v)
@@ -116,7 +116,7 @@ class Trainer:
         finally:
             pyro.enable_validation(was_validating)
         if self.history.best_state is not None:
-            nets.load_state_dict(self.history.best_state)
+            self.model.load_state_dict(self.history.best_state)
         nets.eval()
         return self.history
 
@@ -153,7 +153,7 @@ class Trainer:
             row["val_hr@5"] = score = self.validate()
             if score > history.best_score:
                 history.best_score, history.best_epoch, self.stale = score, self.epoch + 1, 0
-                history.best_state = copy.deepcopy(nets.state_dict())
+                history.best_state = copy.deepcopy(self.model.state_dict())  # networks and prior
                 if self.on_improve is not None:
                     self.on_improve(history)
             else:

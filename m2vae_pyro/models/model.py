@@ -74,8 +74,8 @@ class M2VAEModel(PyroModule):
                 if views.mu_com is not None:
                     com = dist.Normal(views.mu_com, (0.5 * views.logvar_com).exp()).to_event(1)
                     z_com = pyro.sample("z_com", com)  # the guide's own distribution: zero KL
-                loc, scale = self.prior.z_loc_scale(nets, views, z_views, z_com, user)
-                z = pyro.sample("z", dist.Normal(loc, scale).to_event(1))  # Eq. 22
+                prior = self.prior.distribution(nets, views, z_views, z_com, user)
+                z = pyro.sample("z", prior)  # Eq. 22
             e_new = nets.decode(z, views)  # Eq. 19
             e_i = nets.item_emb(batch.items)
             pyro.sample("e", dist.Normal(e_new, cfg.obs_scale).to_event(1), obs=e_i)  # Eq. 21, 24
@@ -84,7 +84,7 @@ class M2VAEModel(PyroModule):
             terms = {"bpr": bpr}
             if cfg.cold_bpr:
                 # Cold items are scored at the prior mean, never with an ID posterior: train that path too.
-                cold = losses.bpr(nets.decode(loc, views), user, nets.user_emb(batch.neg_users))  # Eq. 25
+                cold = losses.bpr(nets.decode(prior.mean, views), user, nets.user_emb(batch.neg_users))  # Eq. 25
                 pyro.factor("bpr_cold", -cfg.cold_bpr * cold)
                 terms["bpr_cold"] = cold
             if cfg.id_bpr:

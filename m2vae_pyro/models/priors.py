@@ -1,12 +1,26 @@
-"""Swappable priors over ``z`` (one interface, chosen by name).
+"""Swappable priors over the item latent ``z`` (one interface, chosen by name; DESIGN §2).
 
-A prior gives the distribution of the item latent ``z`` given the item's views and the target user
-(the conditional prior ``p(z | a, c, u)`` of Eq. 22), and its mean as a per-pair mixture of per-item vectors
-(``mean_terms``), which is what the exact chunked evaluator needs.
+A prior gives the distribution of ``z`` for a batch of training triples (``distribution``: a batch of
+distributions with event shape ``[d]``), and its mean as a per-pair mixture of per-item vectors
+(``mean_terms``), which is all the exact chunked evaluator needs. The guide, the trainer and the evaluator never
+look inside. Priors with parameters (``poe``'s weights live in the shared networks; ``mixture``, ``vamp``) are
+modules of the model, so they are trained, checkpointed and resumed with it.
+
+- ``moe``: the paper's conditional prior ``p(z | a, c, u)``, the user-aware hierarchical MoE (Eq. 11–16, 22);
+- ``standard``: ``N(0, I)``; content reaches ``e_new`` only through the decoder's ``[a; c]`` input (Eq. 19);
+- ``poe``: a weighted product of the three view experts (``z_a``, ``z_c``, ``z_com``), no user;
+- ``mixture``: ``K`` learned diagonal Gaussians with learned weights, no conditioning;
+- ``vamp``: a VampPrior (Tomczak & Welling 2018): the uniform mixture of the ID encoder (Eq. 2) applied to ``K``
+  learned pseudo-item embeddings.
+
+KL terms: ``moe``, ``standard`` and ``poe`` are Gaussian, so ``TraceMeanField_ELBO`` uses the analytic KL;
+``mixture`` and ``vamp`` have none, and Pyro falls back to the single-sample estimate ``log q(z) − log p(z)``
+(:func:`kl_term` does the same outside Pyro).
 """
 
 from __future__ import annotations
 
+import pyro.distributions as dist
 import torch
 from torch import nn
 
@@ -14,12 +28,13 @@ from ..nn.networks import M2VAENetworks, Views
 
 
 class Prior(nn.Module):
-    """Interface: ``z_loc_scale`` for training/sampling, ``mean_terms`` for exact evaluation."""
+    """Interface: ``distribution`` for training and sampling, ``mean_terms`` for exact evaluation."""
 
     name = "base"
 
-    def z_loc_scale(self, nets: M2VAENetworks, views: Views, z: torch.Tensor, z_com: torch.Tensor | None,
-                    user: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def distribution(self, nets: M2VAENetworks, views: Views, z: torch.Tensor, z_com: torch.Tensor | None,
+                     user: torch.Tensor) -> dist.TorchDistribution:
+        """``p(z | ·)`` for ``B`` examples: batch shape ``[B]``, event shape ``[d]``. ``z`` are the sampled views."""
         raise NotImplementedError
 
     def mean_terms(self, nets: M2VAENetworks, views: Views, user: torch.Tensor
@@ -31,20 +46,28 @@ class Prior(nn.Module):
         raise NotImplementedError
 
 
+def _normal(mu: torch.Tensor, logvar: torch.Tensor) -> dist.TorchDistribution:
+    return dist.Normal(mu, (0.5 * logvar).exp()).to_event(1)
+
+
+def _shared_mean(mean: torch.Tensor, n_users: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mean_terms`` of a prior whose mean does not depend on the user: ``mean`` ``[I, d]``."""
+    return torch.ones(1, n_users, mean.shape[0], dtype=mean.dtype, device=mean.device), mean[None]
+
+
 class MoEPrior(Prior):
     """The paper's conditional prior: the user-aware hierarchical MoE of the views (Eq. 11–16, 22)."""
 
     name = "moe"
 
-    def z_loc_scale(self, nets, views, z, z_com, user):
+    def distribution(self, nets, views, z, z_com, user):
         fused = nets.fuse(views, z, z_com, user)
-        return fused.mu, torch.exp(0.5 * fused.logvar)
+        return _normal(fused.mu, fused.logvar)  # Eq. 22
 
     def mean_terms(self, nets, views, user):
         n_users, n_items = user.shape[0], views.mu.shape[1]
         if nets.config.fusion == "weighted_poe":
-            mu = nets.fuse(views, views.mu, views.mu_com, user[:1].expand(n_items, -1)).mu
-            return torch.ones(1, n_users, n_items, dtype=mu.dtype), mu[None]
+            return _shared_mean(nets.weighted_poe(views)[0], n_users)
         gates = nets.pair_modality_weights(views, user)  # [M, U, I]
         if views.mu_com is None:
             return gates, views.mu
@@ -54,23 +77,87 @@ class MoEPrior(Prior):
 
 
 class StandardPrior(Prior):
-    """``N(0, I)``: the content reaches ``e_new`` only through the decoder's ``[a; c]`` input."""
+    """``N(0, I)``."""
 
     name = "standard"
 
-    def z_loc_scale(self, nets, views, z, z_com, user):
+    def distribution(self, nets, views, z, z_com, user):
         zeros = torch.zeros_like(views.mu[0])
-        return zeros, torch.ones_like(zeros)
+        return dist.Normal(zeros, torch.ones_like(zeros)).to_event(1)
 
     def mean_terms(self, nets, views, user):
-        n_items = views.mu.shape[1]
-        return torch.zeros(1, user.shape[0], n_items, dtype=user.dtype), torch.zeros_like(views.mu[:1])
+        return _shared_mean(torch.zeros_like(views.mu[0]), user.shape[0])
 
 
-PRIORS: dict[str, type[Prior]] = {"moe": MoEPrior, "standard": StandardPrior}
+class PoEPrior(Prior):
+    """A weighted PoE of the unique and common view experts (the weighted-PoE fusion used as a prior)."""
+
+    name = "poe"
+
+    def distribution(self, nets, views, z, z_com, user):
+        return _normal(*nets.weighted_poe(views))
+
+    def mean_terms(self, nets, views, user):
+        return _shared_mean(nets.weighted_poe(views)[0], user.shape[0])
 
 
-def make_prior(name: str) -> Prior:
+class MixturePrior(Prior):
+    """``Σ_k π_k N(μ_k, diag σ_k²)`` with learned ``π``, ``μ``, ``σ`` (``K`` components)."""
+
+    name = "mixture"
+
+    def __init__(self, d: int, k: int = 16):
+        super().__init__()
+        self.loc = nn.Parameter(torch.randn(k, d))
+        self.logvar = nn.Parameter(torch.zeros(k, d))
+        self.logits = nn.Parameter(torch.zeros(k))
+
+    def components(self, nets: M2VAENetworks) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.loc, self.logvar
+
+    def _mixture(self, nets: M2VAENetworks, batch: int) -> dist.TorchDistribution:
+        loc, logvar = self.components(nets)
+        mix = dist.Categorical(logits=self.logits.expand(batch, -1))
+        comp = dist.Normal(loc.expand(batch, -1, -1), (0.5 * logvar).exp().expand(batch, -1, -1)).to_event(1)
+        return dist.MixtureSameFamily(mix, comp)
+
+    def distribution(self, nets, views, z, z_com, user):
+        return self._mixture(nets, views.mu.shape[1])
+
+    def mean_terms(self, nets, views, user):
+        loc, _ = self.components(nets)
+        mean = torch.softmax(self.logits, 0) @ loc
+        return _shared_mean(mean.expand(views.mu.shape[1], -1), user.shape[0])
+
+
+class VampPrior(MixturePrior):
+    """The ID encoder (Eq. 2) applied to ``K`` learned pseudo-item embeddings, mixed uniformly."""
+
+    name = "vamp"
+
+    def __init__(self, d: int, k: int = 16):
+        nn.Module.__init__(self)
+        self.pseudo_items = nn.Parameter(torch.randn(k, d) * 0.1)  # as the item embeddings are initialised
+        self.register_buffer("logits", torch.zeros(k))
+
+    def components(self, nets):
+        return nets.id_head(self.pseudo_items)
+
+
+PRIORS: dict[str, type[Prior]] = {"moe": MoEPrior, "standard": StandardPrior, "poe": PoEPrior,
+                                  "mixture": MixturePrior, "vamp": VampPrior}
+
+
+def make_prior(name: str, nets: M2VAENetworks) -> Prior:
     if name not in PRIORS:
         raise ValueError(f"unknown prior {name!r}; choose one of {', '.join(PRIORS)}")
-    return PRIORS[name]()
+    cls = PRIORS[name]
+    return cls(nets.config.d) if issubclass(cls, MixturePrior) else cls()
+
+
+def kl_term(q: dist.TorchDistribution, p: dist.TorchDistribution, z: torch.Tensor) -> torch.Tensor:
+    """``KL(q ‖ p)`` as ``TraceMeanField_ELBO`` computes it: analytic when registered, else ``log q(z) − log p(z)``."""
+    try:
+        return torch.distributions.kl_divergence(q, p)
+    except NotImplementedError:
+        return q.log_prob(z) - p.log_prob(z)

@@ -147,15 +147,9 @@ class M2VAENetworks(nn.Module):
         cfg = self.config
         present = views.present.T  # [B, M]
         if cfg.fusion == "weighted_poe":
-            mus, lvs, pres = views.mu, views.logvar, views.present
-            if views.mu_com is not None:
-                mus = torch.cat([mus, views.mu_com[None]])
-                lvs = torch.cat([lvs, views.logvar_com[None]])
-                pres = torch.cat([pres, torch.ones_like(pres[:1])])
-            weight = softplus_weight(self.poe_weight[: len(mus)])
-            mu, lv = poe(mus, lvs, pres, eps=cfg.poe_eps, weight=weight)
+            mu, lv = self.weighted_poe(views)
             ones = torch.ones(user.shape[:-1], dtype=user.dtype, device=user.device)
-            return Fused(mu, lv.clamp(LOGVAR_MIN, LOGVAR_MAX), present.to(user.dtype), ones)
+            return Fused(mu, lv, present.to(user.dtype), ones)
         gates = self.modality_weights(views, z, z_com, user)
         mu_u, lv_u = mix(gates, views.mu), mix(gates, views.logvar)  # Eq. 14
         if views.mu_com is None:
@@ -163,6 +157,17 @@ class M2VAENetworks(nn.Module):
             return Fused(mu_u, lv_u, gates, no_common)
         alpha = self.view_weight(user)
         return Fused(blend(alpha, views.mu_com, mu_u), blend(alpha, views.logvar_com, lv_u), gates, alpha)  # Eq. 16
+
+    def weighted_poe(self, views: Views) -> tuple[torch.Tensor, torch.Tensor]:
+        """A PoE of every view (unique and common) with a learned softplus weight per view (Eq. 6–7 weighted)."""
+        mus, lvs, pres = views.mu, views.logvar, views.present
+        if views.mu_com is not None:
+            mus = torch.cat([mus, views.mu_com[None]])
+            lvs = torch.cat([lvs, views.logvar_com[None]])
+            pres = torch.cat([pres, torch.ones_like(pres[:1])])
+        weight = softplus_weight(self.poe_weight[: len(mus)])
+        mu, lv = poe(mus, lvs, pres, eps=self.config.poe_eps, weight=weight)
+        return mu, lv.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def modality_weights(self, views: Views, z: torch.Tensor, z_com: torch.Tensor | None,
                          user: torch.Tensor) -> torch.Tensor:
