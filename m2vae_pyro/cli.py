@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--epochs", type=int, default=None)
     train.add_argument("--variant", default="full", help=f"Table-4 variant: {', '.join(VARIANTS)}")
-    train.add_argument("--prior", default=None, help="prior over z: moe (paper), standard")
+    train.add_argument("--prior", default=None, help="prior over z: moe (paper), standard, poe, mixture, vamp")
     train.add_argument("--config", type=Path, default=None, help="TOML file of Config fields")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override any Config field, e.g. --set lr=3e-4 (repeatable)")
@@ -63,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="override a Config field of the M²VAE cells (repeatable)")
         exp.add_argument("--force", action="store_true", help="discard the cells of a different experiment in --out")
         exp.set_defaults(func=cmd_experiment, kind=name)
+
+    analyze = sub.add_parser("analyze", help="posterior uncertainty of item embeddings (netCDF, CSV, plots)")
+    analyze.add_argument("run", type=Path)
+    _data_dir(analyze)
+    analyze.add_argument("--samples", type=int, default=100, help="posterior draws per item (default 100)")
+    analyze.add_argument("--warm-items", type=int, default=300, help="warm items drawn for the analysis")
+    analyze.add_argument("--compare", type=Path, default=None, help="a second run (e.g. w/o-dcl) for the Fig. 4 panel")
+    analyze.add_argument("--seed", type=int, default=0)
+    analyze.set_defaults(func=cmd_analyze)
 
     evaluate = sub.add_parser("evaluate", help="metrics of a run on validation and test cold items")
     evaluate.add_argument("run", type=Path)
@@ -141,6 +150,18 @@ def cmd_experiment(args: argparse.Namespace) -> int:
                    force=args.force)
     print((args.out / "table.md").read_text())
     print(f"results written to {args.out / 'results.csv'} and {args.out / 'table.md'}")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .analysis.uncertainty import analyze_run
+
+    if args.samples < 2:
+        raise DataError(None, f"--samples must be ≥ 2, got {args.samples}")
+    result = analyze_run(args.run, args.samples, args.warm_items, compare=args.compare, data_dir=args.data_dir,
+                         seed=args.seed)
+    print(f"posterior draws written to {result['netcdf']} ({result['seconds']:.1f} s); "
+          f"report: {args.run / 'analysis' / 'report.md'}")
     return 0
 
 

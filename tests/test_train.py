@@ -105,3 +105,33 @@ def test_config_toml_and_overrides(tmp_path, capsys):
     assert "c.toml: unknown config field(s): nonsense_field" in capsys.readouterr().err
     assert not math.isnan(Config().obs_scale) and Config(d=128).obs_scale == 8.0
     assert np.isclose(load_config("ml-100k", None, "w/o-common").common == "none", True)
+
+
+@pytest.mark.slow
+def test_analyze_writes_netcdf_summary_and_plots(trained_run):
+    import arviz as az
+
+    assert main(["analyze", str(trained_run), "--samples", "10", "--warm-items", "40"]) == 0
+    out = trained_run / "analysis"
+    idata = az.from_netcdf(out / "posterior.nc")
+    e_new = idata.posterior["e_new"]
+    assert e_new.dims == ("chain", "draw", "item", "latent") and e_new.shape[:2] == (1, 10)
+    assert bool(np.isfinite(e_new.values).all())
+    summary = pd.read_csv(out / "summary.csv")
+    assert {"mean", "sd", "hdi_3%", "hdi_97%"} <= set(summary.columns)
+    assert (summary["hdi_3%"] <= summary["hdi_97%"]).all()
+    assert len(list(out.glob("*.png"))) >= 2
+    report = (out / "report.md").read_text()
+    assert "Pareto k̂" in report and "R-hat is not reported" in report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prior", ["standard", "poe", "mixture", "vamp"])
+def test_train_one_epoch_with_each_prior(prior, ml100k_images, data_dir, tmp_path):
+    run = tmp_path / prior
+    assert main(["train", "ml-100k", "--data-dir", str(data_dir), "--out", str(run), "--prior", prior,
+                 "--epochs", "1"]) == 0
+    meta = json.loads((run / "config.json").read_text())
+    assert meta["config"]["prior"] == prior
+    assert main(["evaluate", str(run)]) == 0
+    assert math.isfinite(json.loads((run / "metrics.json").read_text())["test"]["hr@5"])

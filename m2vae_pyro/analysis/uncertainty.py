@@ -1,0 +1,252 @@
+"""``m2vae analyze RUN``: posterior uncertainty of item embeddings, written as netCDF, CSV, PNG plots and a report.
+
+Questions answered (one PNG and one caption line in ``report.md`` each):
+1. How uncertain is ``e_new`` for warm items of different popularity, and for cold items?
+2. Does uncertainty predict error? Cold test items binned by uncertainty, HR@5 per bin.
+3. For one user, the posterior of the top-10 cold items' scores and the probability each lands in the top-k.
+4. Fig. 4 analogue: a 2-D PCA of the view means ``z_a``, ``z_c``, ``z_com`` (and of a ``w/o DCL`` run if given).
+5. Fig. 5 analogue: the user's modality gates (attribute vs image, Eq. 13) for chosen cold items.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyro
+import torch
+
+from ..atomic import atomic_write
+from ..inference.evaluate import candidate_users
+from ..inference.metrics import truth_matrix
+from ..inference.posterior import draw_posterior, hdi, to_inference_data
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def pareto_k(model, guide, sampler, n_items: int, particles: int, seed: int) -> np.ndarray:
+    """Pareto k̂ of the guide (``psis_diagnostic``) on single training triples of randomly drawn warm items."""
+    from pyro.infer.importance import psis_diagnostic
+
+    from ..models.model import TripleBatch
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_items):
+        triple = TripleBatch.from_triples(sampler.sample(rng, n=1), 1)  # plate size 1: no subsampling scale
+        out.append(float(psis_diagnostic(model, guide, triple, num_particles=particles,
+                                         max_simultaneous_particles=particles, max_plate_nesting=1)))
+    return np.array(out)
+
+
+def _summaries(draws, item_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
+    e = draws.samples["e_new"]  # [S, I, d]
+    lo, hi = hdi(e)
+    n_items, d = e.shape[1:]
+    per_latent = pd.DataFrame({
+        "item": np.repeat(item_ids[draws.items], d), "latent": np.tile(np.arange(d), n_items),
+        "cold": np.repeat(draws.cold, d), "mean": e.mean(0).ravel(), "sd": e.std(0, ddof=1).ravel(),
+        "hdi_3%": lo.ravel(), "hdi_97%": hi.ravel()})
+    score = draws.samples["score"]
+    s_lo, s_hi = hdi(score)
+    per_item = pd.DataFrame({
+        "item": item_ids[draws.items], "cold": draws.cold, "reference_user": draws.users,
+        "e_new_sd": e.std(0, ddof=1).mean(-1), "e_new_hdi_width": (hi - lo).mean(-1),
+        "z_sd": draws.samples["z"].std(0, ddof=1).mean(-1), "score_mean": score.mean(0),
+        "score_sd": score.std(0, ddof=1), "score_hdi_3%": s_lo, "score_hdi_97%": s_hi})
+    return per_latent, per_item
+
+
+def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: int = 20, top_k: int = 5,
+                compare: Path | None = None, data_dir: Path | None = None, seed: int = 0,
+                progress: bool = True) -> dict:
+    """Everything above into ``RUN/analysis/``; returns the numbers the report quotes."""
+    from ..data.sampling import TripleSampler
+    from ..runs import load_run
+
+    t0 = time.perf_counter()
+    out = run / "analysis"
+    out.mkdir(exist_ok=True)
+    m = load_run(run, data_dir)
+    ds, split, nets = m.ds, m.split, m.nets
+    pyro.set_rng_seed(seed)
+    rng = np.random.default_rng(seed)
+    activity = np.bincount(split.train_users, minlength=ds.n_users)
+    user = int(np.argmax(activity))  # the reference user: the most active training user
+    warm_all = split.items("train")
+    warm_all = warm_all[np.isin(warm_all, split.train_items)]
+    warm = np.sort(rng.choice(warm_all, size=min(n_warm, len(warm_all)), replace=False))
+    cold = split.items("test")
+    users = np.full(len(warm) + len(cold), user)
+    draws = draw_posterior(m.model, m.guide, nets, m.prior, warm, cold, users, num_samples)
+    idata = to_inference_data(draws, ds.item_ids)
+    nc = out / "posterior.nc"
+    atomic_write(nc, lambda tmp: idata.to_netcdf(str(tmp)))
+    per_latent, per_item = _summaries(draws, ds.item_ids)
+    atomic_write(out / "summary.csv", lambda tmp: per_latent.to_csv(tmp, index=False))
+    atomic_write(out / "summary_items.csv", lambda tmp: per_item.to_csv(tmp, index=False))
+    sampler = TripleSampler(split, ds.n_users, ds.n_items, m.config.c_p, m.config.c_n)
+    k_hat = pareto_k(m.model, m.guide, sampler, n_psis, max(num_samples, 100), seed)
+    captions = []
+    captions.append(_plot_popularity(per_item, activity, ds, split, draws, out / "uncertainty_popularity.png"))
+    captions.append(_plot_error_bins(m, per_item, draws, top_k, out / "uncertainty_error.png"))
+    captions.append(_plot_user_scores(draws, ds, user, top_k, out / "user_scores.png"))
+    captions.append(_plot_views(m, compare, data_dir, out / "views_pca.png"))
+    captions.append(_plot_gates(m, user, cold, out / "gates.png"))
+    seconds = time.perf_counter() - t0
+    lines = [f"# Posterior analysis of `{run}`", "",
+             f"{num_samples} draws per item with `pyro.infer.Predictive` (warm items from the guide, cold test items "
+             f"from the conditional prior), all generated for the reference user {ds.user_ids[user]} (the most active "
+             f"training user). {len(warm)} warm and {len(cold)} cold items. Wall time {seconds:.1f} s.", "",
+             f"Pareto k̂ of the guide (`psis_diagnostic`, {max(num_samples, 100)} particles) on {n_psis} random "
+             f"training triples: median {np.median(k_hat):.2f}, {np.mean(k_hat > 0.7):.0%} above 0.7 "
+             "(k̂ > 0.7: the guide is a poor importance proposal for that item's joint; R-hat is not reported, it "
+             "means nothing for independent SVI draws).", ""]
+    for p, text in captions:
+        lines += [f"![{Path(p).stem}]({Path(p).name}) — {text}", ""]
+    atomic_write(out / "report.md", lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
+    pd.DataFrame({"pareto_k": k_hat}).to_csv(out / "pareto_k.csv", index=False)
+    return {"seconds": seconds, "pareto_k_median": float(np.median(k_hat)), "netcdf": str(nc),
+            "plots": [p for p, _ in captions]}
+
+
+def _plot_popularity(per_item, activity, ds, split, draws, path):
+    plt = _plt()
+    pop = np.bincount(split.train_items, minlength=ds.n_items)[draws.items]
+    warm = ~draws.cold
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.scatter(pop[warm], per_item["e_new_sd"][warm], s=8, alpha=0.6, label="warm (guide)")
+    jitter = np.random.default_rng(0).uniform(0.8, 1.2, draws.cold.sum())
+    ax.scatter(jitter * 0.5, per_item["e_new_sd"][draws.cold], s=8, alpha=0.6, c="C3", label="cold (prior), x≈0.5")
+    ax.set_xscale("log")
+    ax.set_xlabel("training positives of the item")
+    ax.set_ylabel("posterior sd of e_new (mean over dims)")
+    ax.legend(fontsize=8)
+    fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
+    r = np.corrcoef(np.log1p(pop[warm]), per_item["e_new_sd"][warm])[0, 1] if warm.sum() > 2 else float("nan")
+    text = (f"uncertainty of e_new against popularity: warm items median sd "
+            f"{np.median(per_item['e_new_sd'][warm]):.3f} (corr. with log popularity {r:+.2f}), cold items median "
+            f"sd {np.median(per_item['e_new_sd'][draws.cold]):.3f}.")
+    return str(path), text
+
+
+def _plot_error_bins(m, per_item, draws, k, path):
+    plt = _plt()
+    split = m.split
+    items = draws.items[draws.cold]
+    users = candidate_users(split)
+    pos_users, pos_items = split.positives("test")
+    truth = truth_matrix(items, users, pos_users, pos_items, m.ds.n_items)
+    scores = m.score(torch.from_numpy(users), torch.from_numpy(items)).T  # [I, U]
+    top = torch.topk(scores, k, dim=1).indices
+    hr = torch.gather(truth, 1, top).float().mean(1).numpy()
+    keep = truth.any(1).numpy()
+    sd = per_item["e_new_sd"].to_numpy()[draws.cold][keep]
+    hr = hr[keep]
+    edges = np.quantile(sd, np.linspace(0, 1, 5))
+    bins = np.clip(np.searchsorted(edges, sd, side="right") - 1, 0, 3)
+    means = [hr[bins == b].mean() if (bins == b).any() else np.nan for b in range(4)]
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.bar(range(4), means)
+    ax.set_xticks(range(4), [f"Q{b + 1}\n{edges[b]:.3f}–{edges[b + 1]:.3f}" for b in range(4)], fontsize=7)
+    ax.set_xlabel("cold test items by posterior sd of e_new (quartiles)")
+    ax.set_ylabel(f"HR@{k}")
+    fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
+    text = (f"does uncertainty predict error? HR@{k} per uncertainty quartile (low → high): "
+            + ", ".join(f"{v:.3f}" for v in means) + ".")
+    return str(path), text
+
+
+def _plot_user_scores(draws, ds, user, k, path):
+    plt = _plt()
+    cold = draws.cold
+    score = draws.samples["score"][:, cold]  # [S, I]
+    ranks = np.argsort(np.argsort(-score, axis=1), axis=1)
+    p_top = (ranks < k).mean(0)
+    order = np.argsort(-score.mean(0))[:10]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.boxplot(score[:, order], showfliers=False)
+    ax.set_xticks(range(1, len(order) + 1), [f"{ds.item_ids[draws.items[cold][i]]}\nP={p_top[i]:.2f}"
+                                             for i in order], fontsize=7)
+    ax.set_ylabel(f"score of user {ds.user_ids[user]}")
+    ax.set_xlabel(f"top-10 cold items by mean score (P = probability of landing in the top {k})")
+    fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
+    text = (f"score uncertainty for user {ds.user_ids[user]}: the top-10 cold items' score posteriors; "
+            f"P(top-{k}) of the first three: " + ", ".join(f"{p_top[i]:.2f}" for i in order[:3]) + ".")
+    return str(path), text
+
+
+def _view_means(m):
+    items = torch.from_numpy(m.split.items("test"))
+    with torch.no_grad():
+        views = m.nets.views(items)
+    names = ["z_a", "z_c"][: m.nets.n_modalities]
+    out = {n: views.mu[i].numpy() for i, n in enumerate(names)}
+    if views.mu_com is not None:
+        out["z_com"] = views.mu_com.numpy()
+    return out
+
+
+def _pca2(x: np.ndarray) -> np.ndarray:
+    x = x - x.mean(0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    return x @ vt[:2].T
+
+
+def _plot_views(m, compare, data_dir, path):
+    from ..runs import load_run
+
+    plt = _plt()
+    models = [("full model", m)]
+    if compare is not None:
+        models.append((f"{Path(compare).name} ({load_run(compare, data_dir).config.variant})",
+                       load_run(compare, data_dir)))
+    fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.8), squeeze=False)
+    sep = []
+    for ax, (title, model) in zip(axes[0], models):
+        means = _view_means(model)
+        pts = _pca2(np.concatenate(list(means.values())))
+        lo = 0
+        for name, v in means.items():
+            ax.scatter(*pts[lo : lo + len(v)].T, s=6, alpha=0.6, label=name)
+            lo += len(v)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=8)
+        cents = [pts[i * len(v) : (i + 1) * len(v)].mean(0) for i, v in enumerate(means.values())]
+        sep.append(f"{title}: centroid distance z_com↔unique "
+                   + ", ".join(f"{np.linalg.norm(cents[-1] - c):.2f}" for c in cents[:-1]))
+    fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
+    note = "" if compare is not None else " (pass --compare RUN of a w/o-dcl run for the second panel)"
+    return str(path), "Fig. 4 analogue, PCA of the view means of cold test items — " + "; ".join(sep) + note + "."
+
+
+def _plot_gates(m, user, cold, path):
+    plt = _plt()
+    if m.nets.n_modalities < 2:
+        return str(path), "Fig. 5 analogue skipped: this dataset has one modality (no image)."
+    with torch.no_grad():
+        views = m.nets.views(torch.from_numpy(cold))
+        gates = m.nets.pair_modality_weights(views, m.nets.user_emb(torch.tensor([user])))[:, 0].numpy()  # [M, I]
+    chosen = [int(np.argmax(gates[0])), int(np.argmax(gates[1]))]
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    width = 0.35
+    for j, name in enumerate(("attribute", "image")):
+        ax.bar(np.arange(2) + j * width, gates[j, chosen], width, label=name)
+    ax.set_xticks(np.arange(2) + width / 2, [str(m.ds.item_ids[cold[c]]) for c in chosen])
+    ax.set_ylabel(f"gate of user {m.ds.user_ids[user]} (Eq. 13)")
+    ax.legend(fontsize=8)
+    fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
+    text = (f"Fig. 5 analogue: user {m.ds.user_ids[user]}'s attribute/image gates for the cold items it weighs most "
+            f"by attribute ({gates[0, chosen[0]]:.2f}/{gates[1, chosen[0]]:.2f}) and by image "
+            f"({gates[0, chosen[1]]:.2f}/{gates[1, chosen[1]]:.2f}); over all cold items the image gate spans "
+            f"{gates[1].min():.2f}–{gates[1].max():.2f}.")
+    return str(path), text
