@@ -25,9 +25,6 @@ class Config:
     tau_gate: float = 1.0  # Eq. 13
     co_tau: float = 1.0  # Eq. 20 has none: 1.0 is the literal form
     co_include_positive: bool = False
-    content_dropout: float = 0.0  # dropout on the raw image features during training
-    cold_bpr: float = 0.0  # weight of Eq. 25 also on e_new decoded at the prior mean (the cold-start path)
-    id_bpr: float = 0.0  # weight of Eq. 25 on the ID embedding e_i itself (collaborative signal for e_u, e_i)
     sigma_obs: float | None = None  # Eq. 24: None → sqrt(d/2), so −log p is the MSE up to a constant
     poe_eps: float = 1e-8  # Eq. 6
     poe_prior_expert: bool = False

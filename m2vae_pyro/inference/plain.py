@@ -42,12 +42,6 @@ def plain_loss(model: M2VAEModel, batch: TripleBatch) -> torch.Tensor:
     e_new = nets.decode(z, views)
     nll = -Normal(e_new, cfg.obs_scale).log_prob(nets.item_emb(batch.items)).sum(-1)  # Eq. 21, 24
     per_example = model.kl_scale * kl + nll + losses.bpr(e_new, user, nets.user_emb(batch.neg_users))
-    if cfg.cold_bpr:
-        per_example = per_example + cfg.cold_bpr * losses.bpr(nets.decode(prior.mean, views), user,
-                                                               nets.user_emb(batch.neg_users))
-    if cfg.id_bpr:
-        per_example = per_example + cfg.id_bpr * losses.bpr(nets.item_emb(batch.items), user,
-                                                             nets.user_emb(batch.neg_users))
     if cfg.alpha_dcl and z_com is not None:
         pairs = [(z_views[m], views.raw[m], views.present[m].to(z.dtype)) for m in range(nets.n_modalities)]
         per_example = per_example + cfg.alpha_dcl * losses.disentangle(pairs, z_com, cfg.tau_dcl, cfg.dcl)

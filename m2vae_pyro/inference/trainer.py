@@ -130,7 +130,7 @@ class Trainer:
             loss = self.elbo(batch)
         total = float(loss.detach())
         terms = {k: float(v) for k, v in model.last_terms.items()}
-        weights = {"bpr": 1.0, "bpr_cold": cfg.cold_bpr, "bpr_id": cfg.id_bpr, "dcl": cfg.alpha_dcl, "co": cfg.beta_co}
+        weights = {"bpr": 1.0, "dcl": cfg.alpha_dcl, "co": cfg.beta_co}
         weighted = sum(w * terms.get(k, 0.0) for k, w in weights.items())
         terms = {"loss": total / batch.size, "elbo": total / batch.size - weighted, **terms}
         _check_finite(terms, self.step)

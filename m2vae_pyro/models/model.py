@@ -82,15 +82,6 @@ class M2VAEModel(PyroModule):
             bpr = losses.bpr(e_new, user, nets.user_emb(batch.neg_users))  # Eq. 25
             pyro.factor("bpr", -bpr)
             terms = {"bpr": bpr}
-            if cfg.cold_bpr:
-                # Cold items are scored at the prior mean, never with an ID posterior: train that path too.
-                cold = losses.bpr(nets.decode(prior.mean, views), user, nets.user_emb(batch.neg_users))  # Eq. 25
-                pyro.factor("bpr_cold", -cfg.cold_bpr * cold)
-                terms["bpr_cold"] = cold
-            if cfg.id_bpr:
-                warm = losses.bpr(e_i, user, nets.user_emb(batch.neg_users))  # Eq. 25 on the ID embedding
-                pyro.factor("bpr_id", -cfg.id_bpr * warm)
-                terms["bpr_id"] = warm
             if cfg.alpha_dcl and z_com is not None:
                 pairs = [(z_views[m], views.raw[m], views.present[m].to(z.dtype)) for m in range(nets.n_modalities)]
                 dcl = losses.disentangle(pairs, z_com, cfg.tau_dcl, cfg.dcl)  # Eq. 9–10

@@ -67,9 +67,6 @@ class M2VAENetworks(nn.Module):
             self.image_proj = nn.Linear(image.features.shape[1], d)  # c_i (Eq. 3 input)
             self.image_head = GaussianHead(d, d)  # Eq. 3
             self.image_missing = nn.Parameter(torch.zeros(d))
-        # 1280-d image features let the generator memorise warm items; dropout on them (training only) is the
-        # regulariser that made cold items generalise on validation (benchmarks/RESULTS.md).
-        self.content_dropout = nn.Dropout(config.content_dropout)
         self.n_modalities = 2 if self.has_image else 1
 
         self.attr_pool = AttentionPooling(ds.n_attributes, d)  # Eq. 4
@@ -114,7 +111,7 @@ class M2VAENetworks(nn.Module):
         raws.append(torch.where(has_attr.unsqueeze(-1), a, self.attr_missing))
         if self.has_image:
             has_img = self.image_present[items]
-            c = self.image_proj(self.content_dropout(self.image_features[items]))
+            c = self.image_proj(self.image_features[items])
             mu_c, lv_c = self.image_head(c)  # Eq. 3
             mus.append(mu_c), logvars.append(lv_c), present.append(has_img)
             raws.append(torch.where(has_img.unsqueeze(-1), c, self.image_missing))
