@@ -32,6 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir(images)
     images.set_defaults(func=cmd_data_images)
 
+    synth = data_sub.add_parser("synth", help="write a synthetic dataset with planted modality preferences")
+    synth.add_argument("name", help="dataset name; written to DIR/synth-NAME (load it as synth-NAME)")
+    synth.add_argument("--out", type=Path, required=True, help="data folder to write into")
+    for arg, default in (("users", 500), ("items", 800), ("attributes", 40), ("image-dim", 64), ("factors", 8),
+                         ("per-user", 30), ("seed", 0)):
+        synth.add_argument(f"--{arg}", type=int, default=default, help=f"default {default}")
+    synth.add_argument("--force", action="store_true", help="overwrite an existing synthetic dataset")
+    synth.set_defaults(func=cmd_data_synth)
+
     train = sub.add_parser("train", help="train M²VAE by SVI and write a run directory")
     train.add_argument("dataset", nargs="?", help="dataset name (not with --resume)")
     _data_dir(train)
@@ -162,6 +171,21 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                          seed=args.seed)
     print(f"posterior draws written to {result['netcdf']} ({result['seconds']:.1f} s); "
           f"report: {args.run / 'analysis' / 'report.md'}")
+    return 0
+
+
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    from .data import synthetic
+
+    name = args.name if args.name.startswith("synth-") else f"synth-{args.name}"
+    folder = args.out / name
+    if folder.exists() and any(folder.iterdir()) and not args.force:
+        raise DataError(folder, "exists and is not empty; choose another name or pass --force")
+    ds, prefers_image = synthetic.generate(args.users, args.items, args.attributes, args.image_dim, args.factors,
+                                           args.per_user, args.seed, name)
+    synthetic.write(ds, prefers_image, folder)
+    print(f"wrote {folder}: {ds.n_users} users ({int(prefers_image.sum())} prefer the image view), "
+          f"{ds.n_items} items, {ds.n_interactions} interactions; train with: m2vae train {name} --data-dir {args.out}")
     return 0
 
 

@@ -22,12 +22,13 @@ def available_datasets(data_dir: Path) -> list[str]:
     names = [n for n in _LOADERS if (data_dir / n).is_dir()]
     if data_dir.is_dir():
         names += sorted(p.name for p in data_dir.glob("amazon-*") if p.is_dir())
+        names += sorted(p.name for p in data_dir.glob("synth-*") if p.is_dir())
     return names
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, images: bool = False,
                  progress: bool = True) -> Dataset:
-    """Load ``name`` (``ml-100k``, ``ml-latest-small`` or ``amazon-<category>``) from ``data_dir``.
+    """Load ``name`` (``ml-100k``, ``ml-latest-small``, ``amazon-<category>``, ``synth-<name>``) from ``data_dir``.
 
     With ``images=True`` poster features are attached too (computed once, then read from the cache).
     """
@@ -38,6 +39,10 @@ def load_dataset(name: str, data_dir: str | Path | None = None, images: bool = F
         ds = _LOADERS[name](data_dir)
     elif name.startswith("amazon-"):
         ds = load_amazon(data_dir, name)
+    elif name.startswith("synth-"):
+        from . import synthetic
+
+        ds = synthetic.load(data_dir, name)
     else:
         known = ", ".join(available_datasets(data_dir)) or "none"
         raise DataError(data_dir, f"unknown dataset {name!r} (found here: {known})")
