@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override any Config field, e.g. --set lr=3e-4 (repeatable)")
     train.add_argument("--force", action="store_true", help="overwrite a non-empty run directory")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel SVI under torchrun (gloo on CPU): torchrun --nproc_per_node=N "
+                            "-m m2vae_pyro train ... --distributed")
     train.set_defaults(func=cmd_train)
 
     for name, helptext in (("experiment", "M²VAE against the baselines over seeds (Table 3 analogue)"),
@@ -124,8 +127,31 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise DataError(None, "train needs DATASET and --out RUN (or --resume RUN)")
     cfg = load_config(args.dataset, args.config, args.variant, seed=args.seed, epochs=args.epochs, prior=args.prior,
                       **_parse_sets(args.set))
+    if args.distributed:
+        return _train_distributed(args, cfg)
     model = train_run(args.dataset, args.data_dir, args.out, cfg, force=args.force)
     _report_trained(model, args.out)
+    return 0
+
+
+def _train_distributed(args: argparse.Namespace, cfg) -> int:
+    import os
+
+    import torch.distributed as dist
+
+    from .runs import is_main_process, train_run
+
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        raise DataError(None, "--distributed needs the torchrun environment: "
+                              "torchrun --nproc_per_node=N -m m2vae_pyro train ... --distributed")
+    dist.init_process_group(backend="gloo")
+    try:
+        model = train_run(args.dataset, args.data_dir, args.out, cfg, force=args.force,
+                          progress=is_main_process())
+        if is_main_process():
+            _report_trained(model, args.out)
+    finally:
+        dist.destroy_process_group()
     return 0
 
 

@@ -41,15 +41,33 @@ def prepare_run_dir(out: Path, force: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a ``torch.distributed`` job, or the only process: the one that writes files."""
+    dist = torch.distributed
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
 def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, force: bool = False,
               progress: bool = True, stop_at_step: int | None = None) -> M2VAE:
-    """Train a new run into ``out`` (see the module docstring for what it writes)."""
-    prepare_run_dir(out, force)
-    ds = load_dataset(dataset, data_dir, images=True, progress=progress)
+    """Train a new run into ``out`` (see the module docstring for what it writes).
+
+    Under ``torch.distributed`` every rank trains on its shard of the triples; only rank 0 writes.
+    """
+    if out.exists() and any(out.iterdir()) and not force:  # every rank checks, before any rank writes
+        raise DataError(out, "run directory exists and is not empty; choose another --out or pass --force")
+    if _distributed():
+        torch.distributed.barrier()
+    ds = load_dataset(dataset, data_dir, images=True, progress=progress and is_main_process())
     model = M2VAE(ds, config)
-    data_dir = str(Path(data_dir).resolve()) if data_dir else None
-    write_json(out / "config.json", {"dataset": dataset, "data_dir": data_dir, "config": config.to_dict()})
-    model.split.save(out / "split.csv", ds)
+    if is_main_process():
+        prepare_run_dir(out, force=True)
+        data_dir = str(Path(data_dir).resolve()) if data_dir else None
+        write_json(out / "config.json", {"dataset": dataset, "data_dir": data_dir, "config": config.to_dict()})
+        model.split.save(out / "split.csv", ds)
     return _train(model, out, None, progress, stop_at_step)
 
 
@@ -77,11 +95,19 @@ def resume_run(run: Path, data_dir: Path | None = None, progress: bool = True,
 
 
 def _train(model: M2VAE, out: Path, trainer_state: dict | None, progress: bool, stop_at_step: int | None) -> M2VAE:
-    trainer = model.trainer(progress=progress, on_improve=lambda h: model.save(out / "checkpoint.pt"))
+    main = is_main_process()
+    trainer = model.trainer(progress=progress, on_improve=lambda h: model.save(out / "checkpoint.pt") if main else None)
     if trainer_state is not None:
         trainer.load_state_dict(trainer_state)
-    signals = _StopOnSignal()
     t0 = time.perf_counter()
+    if _distributed():
+        # Ranks cannot agree on a stopping step without a collective per step; a distributed run is not
+        # resumable and a signal ends every rank (torchrun forwards it).
+        model.history = trainer.run()
+        if main:
+            _write_outputs(model, out, t0, world_size=trainer.world)
+        return model
+    signals = _StopOnSignal()
     try:
         with signals:
             model.history = trainer.run(
@@ -93,6 +119,12 @@ def _train(model: M2VAE, out: Path, trainer_state: dict | None, progress: bool, 
         atomic_torch_save(state, out / RESUME_FILE)
         raise Interrupted(f"{exc}; state saved to {out / RESUME_FILE}. Resume with: m2vae train --resume {out}",
                           signal=signals.received) from None
+    _write_outputs(model, out, t0)
+    (out / RESUME_FILE).unlink(missing_ok=True)
+    return model
+
+
+def _write_outputs(model: M2VAE, out: Path, t0: float, world_size: int = 1) -> None:
     model.save(out / "checkpoint.pt")  # the best state (run() restores it), also when validation never improved
     frame = pd.DataFrame(model.history.rows)
     frame.to_csv(out / "history.csv", index=False)
@@ -100,9 +132,7 @@ def _train(model: M2VAE, out: Path, trainer_state: dict | None, progress: bool, 
 
     plot_training_curves(frame, out / "curves.png")
     write_json(out / "train.json", {"seconds": time.perf_counter() - t0, "best_epoch": model.history.best_epoch,
-                                    "best_val_hr@5": model.history.best_score})
-    (out / RESUME_FILE).unlink(missing_ok=True)
-    return model
+                                    "best_val_hr@5": model.history.best_score, "world_size": world_size})
 
 
 class _StopOnSignal:

@@ -125,17 +125,31 @@ class TripleSampler:
                            lambda cand, rows: self.pairs.contains(u[rows], cand), len(u))
         return out.astype(np.int64).reshape(len(users), self.c_n)
 
-    def epoch(self, seed: int, epoch: int, batch_size: int, start: int = 0):
-        """Yield the batches of one epoch; ``start`` skips the first batches (resume mid-epoch)."""
+    def epoch(self, seed: int, epoch: int, batch_size: int, start: int = 0, shard: tuple[int, int] = (0, 1)):
+        """Yield the batches of one epoch; ``start`` skips the first batches (resume mid-epoch).
+
+        ``shard=(rank, world)``: every rank walks the same permutation in global batches of ``batch_size`` and
+        keeps every ``world``-th triple from position ``rank`` (data-parallel training); a last global batch too
+        small to give every rank a triple is dropped so that all ranks take the same number of steps.
+        """
+        rank, world = shard
         rng = np.random.default_rng([seed, epoch])
         perm = rng.permutation(len(self.users))
         for k, lo in enumerate(range(0, len(perm), batch_size)):
-            batch_rng = np.random.default_rng([seed, epoch, k])
-            if k >= start:
-                yield self.sample(batch_rng, index=perm[lo : lo + batch_size])
+            if k < start:
+                continue
+            index = perm[lo : lo + batch_size]
+            if world > 1:
+                if len(index) < world:
+                    return
+                index = index[rank::world]
+            batch_rng = np.random.default_rng([seed, epoch, k] if world == 1 else [seed, epoch, k, rank])
+            yield self.sample(batch_rng, index=index)
 
-    def n_batches(self, batch_size: int) -> int:
-        return -(-len(self.users) // batch_size)
+    def n_batches(self, batch_size: int, world: int = 1) -> int:
+        """Batches per epoch; with ``world`` ranks a last global batch smaller than ``world`` is dropped."""
+        full, rest = divmod(len(self.users), batch_size)
+        return full + (rest >= world)
 
     @staticmethod
     def _reject(rng, draw, is_bad, size: int) -> np.ndarray:

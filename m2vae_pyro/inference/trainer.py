@@ -65,6 +65,15 @@ class Trainer:
         self.model, self.guide, self.sampler, self.cfg = model, guide, sampler, cfg
         self.validate, self.on_improve, self.progress = validate, on_improve, progress
         self.elbo = pyro.infer.TraceMeanField_ELBO()(model, guide)
+        self.rank, self.world = 0, 1
+        self.loss_fn = self.elbo
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            self.rank, self.world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+            # DDP broadcasts rank 0's weights now and averages gradients in backward(): each rank's loss is an
+            # unbiased estimate (plate scale N / local batch), so their mean is too. Some parameters are unused
+            # by a given variant (e.g. the weighted-PoE weights under the MoE fusion).
+            self.loss_fn = torch.nn.parallel.DistributedDataParallel(self.elbo, find_unused_parameters=True)
+            pyro.set_rng_seed(cfg.seed + self.rank)  # different guide noise per rank
         self.optim = torch.optim.Adam(self.elbo.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.history = History()
         self.epoch = self.batch = self.step = self.stale = 0
@@ -92,15 +101,18 @@ class Trainer:
         from tqdm.auto import tqdm
 
         cfg, nets, n = self.cfg, self.model.nets, len(self.sampler)
-        n_batches = self.sampler.n_batches(cfg.batch_size)
+        global_batch = cfg.batch_size * self.world  # batch_size is per rank
+        n_batches = self.sampler.n_batches(global_batch, self.world)
         was_validating = pyro.poutine.util.is_validation_enabled()
         pyro.enable_validation(False)  # shape checks cost ~10% per step; the tests run with them on
         try:
             while self.epoch < cfg.epochs:
                 nets.train()
                 t0 = time.perf_counter()
-                batches = self.sampler.epoch(cfg.seed, self.epoch, cfg.batch_size, start=self.batch)
-                bar = tqdm(batches, total=n_batches, initial=self.batch, disable=not self.progress, leave=False,
+                batches = self.sampler.epoch(cfg.seed, self.epoch, global_batch, start=self.batch,
+                                             shard=(self.rank, self.world))
+                bar = tqdm(batches, total=n_batches, initial=self.batch, disable=not self.progress or self.rank > 0,
+                           leave=False,
                            desc=f"epoch {self.epoch + 1}/{cfg.epochs}")
                 for triples in bar:
                     terms = self._step(TripleBatch.from_triples(triples, n))
@@ -127,7 +139,7 @@ class Trainer:
         with warnings.catch_warnings():
             # Pyro's generic NaN warning; _check_finite below names the term and the step instead.
             warnings.filterwarnings("ignore", message="Encountered NaN")
-            loss = self.elbo(batch)
+            loss = self.loss_fn(batch)
         total = float(loss.detach())
         terms = {k: float(v) for k, v in model.last_terms.items()}
         weights = {"bpr": 1.0, "dcl": cfg.alpha_dcl, "co": cfg.beta_co}
@@ -137,10 +149,21 @@ class Trainer:
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         self.optim.step()
+        if self.world > 1:
+            self._check_in_sync()
         self.step += 1
         for k, v in terms.items():
             self._sums[k] = self._sums.get(k, 0.0) + v
         return terms
+
+    def _check_in_sync(self) -> None:
+        """Every rank must hold the same weights after every step (a cheap fingerprint, all-gathered)."""
+        with torch.no_grad():
+            mine = torch.stack([p.detach().double().sum() for p in self.elbo.parameters()])
+        everyone = [torch.empty_like(mine) for _ in range(self.world)]
+        torch.distributed.all_gather(everyone, mine)
+        if any(not torch.equal(everyone[0], other) for other in everyone[1:]):
+            raise TrainingError(f"ranks hold different weights after step {self.step}")
 
     def _end_epoch(self, n_batches: int) -> bool:
         """Validation, history row, early stopping; returns whether to stop."""
@@ -160,7 +183,7 @@ class Trainer:
                 self.stale += 1
             stop = self.stale >= cfg.patience
         history.rows.append(row)
-        if self.progress:
+        if self.progress and self.rank == 0:
             from tqdm.auto import tqdm
 
             tqdm.write(f"epoch {self.epoch + 1}: " + ", ".join(
