@@ -106,3 +106,17 @@ def test_cli_experiment_rejects_bad_seed_count(data_dir, tmp_path, capsys):
     assert "--seeds" in capsys.readouterr().err
 
 
+
+
+def test_cli_ablate_on_synthetic_data_compares_variants_and_priors(tmp_path, capsys):
+    assert main(["data", "synth", "a", "--out", str(tmp_path), "--users", "80", "--items", "100",
+                 "--per-user", "10"]) == 0
+    out = tmp_path / "ablate"
+    sets = [x for k, v in SMALL.items() for x in ("--set", f"{k}={v}")]
+    assert main(["ablate", "synth-a", "--data-dir", str(tmp_path), "--out", str(out), "--models",
+                 "full,w/o-dcl,prior:standard", "--seeds", "1", "--epochs", "1", "--set", "threshold=null",
+                 *sets]) == 0
+    frame = pd.read_csv(out / "results.csv")
+    assert set(frame["model"]) == {"full", "w/o-dcl", "prior:standard"}
+    assert "full vs best other" in (out / "table.md").read_text()
+    assert "full vs best other" in capsys.readouterr().out
