@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override any Config field, e.g. --set lr=3e-4 (repeatable)")
     train.add_argument("--force", action="store_true", help="overwrite a non-empty run directory")
+    train.add_argument("--device", default="cpu", help="cpu (default) or cuda (cuda:N for one GPU)")
     train.add_argument("--distributed", action="store_true",
                        help="data-parallel SVI under torchrun (gloo on CPU): torchrun --nproc_per_node=N "
                             "-m m2vae_pyro train ... --distributed")
@@ -127,14 +128,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise DataError(None, "train needs DATASET and --out RUN (or --resume RUN)")
     cfg = load_config(args.dataset, args.config, args.variant, seed=args.seed, epochs=args.epochs, prior=args.prior,
                       **_parse_sets(args.set))
+    device = _device(args.device)
     if args.distributed:
-        return _train_distributed(args, cfg)
-    model = train_run(args.dataset, args.data_dir, args.out, cfg, force=args.force)
+        return _train_distributed(args, cfg, device)
+    model = train_run(args.dataset, args.data_dir, args.out, cfg, force=args.force, device=device)
     _report_trained(model, args.out)
     return 0
 
 
-def _train_distributed(args: argparse.Namespace, cfg) -> int:
+def _device(name: str) -> str:
+    import torch
+
+    if name == "cpu":
+        return name
+    if not name.startswith("cuda"):
+        raise DataError(None, f"--device {name!r}: choose cpu or cuda[:N]")
+    if not torch.cuda.is_available():
+        raise DataError(None, f"--device {name}: no CUDA device is available to this torch build")
+    return name
+
+
+def _train_distributed(args: argparse.Namespace, cfg, device: str) -> int:
     import os
 
     import torch.distributed as dist
@@ -144,10 +158,15 @@ def _train_distributed(args: argparse.Namespace, cfg) -> int:
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         raise DataError(None, "--distributed needs the torchrun environment: "
                               "torchrun --nproc_per_node=N -m m2vae_pyro train ... --distributed")
-    dist.init_process_group(backend="gloo")
+    if device.startswith("cuda"):  # one GPU per rank, NCCL between them
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        import torch
+
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
     try:
         model = train_run(args.dataset, args.data_dir, args.out, cfg, force=args.force,
-                          progress=is_main_process())
+                          progress=is_main_process(), device=device)
         if is_main_process():
             _report_trained(model, args.out)
     finally:

@@ -48,15 +48,17 @@ class M2VAE:
     >>> scores = model.score(users, items)   # [U, I] exact per-user gated scores
     """
 
-    def __init__(self, ds: Dataset, config: Config, split: ColdStartSplit | None = None):
+    def __init__(self, ds: Dataset, config: Config, split: ColdStartSplit | None = None,
+                 device: torch.device | str = "cpu"):
         self.ds, self.config = ds, config
         seed_everything(config.seed)
         self.split = split if split is not None else cold_start_split(ds, config.seed, config.cold_fraction,
                                                                       config.threshold)
         self.nets = M2VAENetworks(ds, config)
         self.prior = make_prior(config.prior, self.nets)
-        self.model = M2VAEModel(self.nets, self.prior)
+        self.model = M2VAEModel(self.nets, self.prior).to(device)  # networks and prior
         self.guide = M2VAEGuide(self.nets)
+        self.device = torch.device(device)
         self.history: History | None = None
 
     def trainer(self, progress: bool = True, on_improve=None) -> Trainer:
@@ -73,13 +75,14 @@ class M2VAE:
     def score(self, users, items) -> torch.Tensor:
         """``[U, I]`` scores ``e_new(i | u) · e_u`` (exact per-pair gates, chunked)."""
         self.nets.eval()
-        return score_pairs(self.nets, self.prior, torch.as_tensor(users), torch.as_tensor(items),
-                           self.config.eval_memory_mb)
+        users, items = torch.as_tensor(users).to(self.device), torch.as_tensor(items).to(self.device)
+        return score_pairs(self.nets, self.prior, users, items, self.config.eval_memory_mb).cpu()
 
     def embed_cold_items(self, items, users) -> torch.Tensor:
         """``[U, I, d]`` embeddings ``e_new`` generated from content at the conditional-prior mean."""
         self.nets.eval()
-        return embed_pairs(self.nets, self.prior, torch.as_tensor(users), torch.as_tensor(items))
+        users, items = torch.as_tensor(users).to(self.device), torch.as_tensor(items).to(self.device)
+        return embed_pairs(self.nets, self.prior, users, items).cpu()
 
     def evaluate(self, role: str = "test", ks: tuple[int, ...] | None = None,
                  protocol: str = "item-to-user") -> dict[str, float]:
@@ -93,7 +96,7 @@ class M2VAE:
         atomic_torch_save(state, path)
 
     @classmethod
-    def load(cls, path: str | Path, ds: Dataset) -> M2VAE:
+    def load(cls, path: str | Path, ds: Dataset, device: torch.device | str = "cpu") -> M2VAE:
         path = Path(path)
         if not path.is_file():
             raise DataError(path, "checkpoint not found")
@@ -103,7 +106,7 @@ class M2VAE:
                                   f"{state['n_items']} items), not {ds.name} ({ds.n_users}, {ds.n_items})")
         config = config_from_dict(state["config"])
         split = ColdStartSplit.from_roles(ds, state["role"].numpy(), config.seed, config.threshold)
-        obj = cls(ds, config, split)
+        obj = cls(ds, config, split, device)
         load_weights(obj.model, state["weights"], path)
         obj.nets.eval()
         return obj

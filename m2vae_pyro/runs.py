@@ -52,7 +52,7 @@ def _distributed() -> bool:
 
 
 def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, force: bool = False,
-              progress: bool = True, stop_at_step: int | None = None) -> M2VAE:
+              progress: bool = True, stop_at_step: int | None = None, device: str = "cpu") -> M2VAE:
     """Train a new run into ``out`` (see the module docstring for what it writes).
 
     Under ``torch.distributed`` every rank trains on its shard of the triples; only rank 0 writes.
@@ -62,7 +62,7 @@ def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, fo
     if _distributed():
         torch.distributed.barrier()
     ds = load_dataset(dataset, data_dir, images=True, progress=progress and is_main_process())
-    model = M2VAE(ds, config)
+    model = M2VAE(ds, config, device=device)
     if is_main_process():
         prepare_run_dir(out, force=True)
         data_dir = str(Path(data_dir).resolve()) if data_dir else None

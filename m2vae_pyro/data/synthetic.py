@@ -46,7 +46,7 @@ def generate(n_users: int = 500, n_items: int = 800, n_attributes: int = 40, ima
     taste_shared, taste_view = rng.normal(size=(n_users, factors)), rng.normal(size=(n_users, factors))
     affinity = (taste_shared @ shared.T).astype(np.float32)
     affinity += np.where(prefers_image[:, None], taste_view @ img_own.T, taste_view @ attr_own.T)  # the user's view
-    gumbel = -np.log(-np.log(rng.random(affinity.shape, dtype=np.float32)))
+    gumbel = rng.gumbel(size=affinity.shape).astype(np.float32)
     chosen = np.argsort(-(affinity + gumbel), axis=1)[:, :per_user]  # per_user distinct items, softmax-like
     users = np.repeat(np.arange(n_users), per_user)
     items = chosen.ravel()

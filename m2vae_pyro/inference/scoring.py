@@ -28,8 +28,8 @@ def score_pairs(nets: M2VAENetworks, prior: Prior, users: torch.Tensor, items: t
     hidden = dec.z_in.out_features
     base = dec.content_term(views.raw) + dec.z_in.bias  # [I, h]: per-item part of the first layer
     rows = max(1, min(len(users), int(memory_mb * 2**20 // (4 * hidden * max(len(items), 1)))))
-    buffer = torch.empty(rows, len(items), hidden)
-    out = torch.empty(len(users), len(items))
+    buffer = torch.empty(rows, len(items), hidden, device=base.device)
+    out = torch.empty(len(users), len(items), device=base.device)
     proj = None
     for lo in range(0, len(users), rows):
         u = user_emb[lo : lo + rows]

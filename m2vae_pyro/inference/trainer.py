@@ -114,8 +114,9 @@ class Trainer:
                 bar = tqdm(batches, total=n_batches, initial=self.batch, disable=not self.progress or self.rank > 0,
                            leave=False,
                            desc=f"epoch {self.epoch + 1}/{cfg.epochs}")
+                device = self.model.nets.item_emb.weight.device
                 for triples in bar:
-                    terms = self._step(TripleBatch.from_triples(triples, n))
+                    terms = self._step(TripleBatch.from_triples(triples, n, device))
                     self.batch += 1
                     bar.set_postfix({k: f"{v:.3f}" for k, v in terms.items() if k != "loss"})
                     if should_stop():

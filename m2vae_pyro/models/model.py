@@ -30,8 +30,10 @@ class TripleBatch:
     cache: dict = field(default_factory=dict, repr=False)  # encoder outputs shared by guide and model
 
     @classmethod
-    def from_triples(cls, t: Triples, size: int) -> TripleBatch:
-        as_t = torch.from_numpy
+    def from_triples(cls, t: Triples, size: int, device: torch.device | str = "cpu") -> TripleBatch:
+        def as_t(x):
+            return torch.from_numpy(x).to(device, non_blocking=True)
+
         return cls(as_t(t.index), as_t(t.items), as_t(t.pos_users), as_t(t.neg_users), as_t(t.pos_items),
                    as_t(t.neg_items), size)
 
