@@ -59,7 +59,7 @@ def _summaries(draws, item_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
     score = draws.samples["score"]
     s_lo, s_hi = hdi(score)
     per_item = pd.DataFrame({
-        "item": item_ids[draws.items], "cold": draws.cold, "reference_user": draws.users,
+        "item": item_ids[draws.items], "cold": draws.cold, "reference_user_index": draws.users,
         "e_new_sd": e.std(0, ddof=1).mean(-1), "e_new_hdi_width": (hi - lo).mean(-1),
         "z_sd": draws.samples["z"].std(0, ddof=1).mean(-1), "score_mean": score.mean(0),
         "score_sd": score.std(0, ddof=1), "score_hdi_3%": s_lo, "score_hdi_97%": s_hi})
@@ -236,6 +236,10 @@ def _plot_gates(m, user, cold, path):
     with torch.no_grad():
         views = m.nets.views(torch.from_numpy(cold))
         gates = m.nets.pair_modality_weights(views, m.nets.user_emb(torch.tensor([user])))[:, 0].numpy()  # [M, I]
+    both = views.present.all(0).numpy()  # an absent modality's gate is 0 by construction: not a preference
+    if not both.any():
+        return str(path), "Fig. 5 analogue skipped: no cold test item has both an attribute and an image."
+    cold, gates = cold[both], gates[:, both]
     chosen = [int(np.argmax(gates[0])), int(np.argmax(gates[1]))]
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     width = 0.35
@@ -247,6 +251,6 @@ def _plot_gates(m, user, cold, path):
     fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
     text = (f"Fig. 5 analogue: user {m.ds.user_ids[user]}'s attribute/image gates for the cold items it weighs most "
             f"by attribute ({gates[0, chosen[0]]:.2f}/{gates[1, chosen[0]]:.2f}) and by image "
-            f"({gates[0, chosen[1]]:.2f}/{gates[1, chosen[1]]:.2f}); over all cold items the image gate spans "
-            f"{gates[1].min():.2f}–{gates[1].max():.2f}.")
+            f"({gates[0, chosen[1]]:.2f}/{gates[1, chosen[1]]:.2f}); over the {both.sum()} cold items with both "
+            f"modalities the image gate spans {gates[1].min():.3f}–{gates[1].max():.3f}.")
     return str(path), text
