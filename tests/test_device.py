@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from synthetic import tiny_dataset
 
 from m2vae_pyro.config import Config
 from m2vae_pyro.m2vae import M2VAE
+
+from synthetic import tiny_dataset
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 SMALL = dict(d=16, decoder_hidden=32, c_p=2, c_n=3, batch_size=64, epochs=2, threshold=None)
