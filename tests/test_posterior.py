@@ -1,0 +1,59 @@
+"""Posterior draws: Predictive over the guide (warm) and the conditional prior (cold), HDIs, the ArviZ adapter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from m2vae_pyro.config import Config
+from m2vae_pyro.inference.posterior import draw_posterior, hdi, to_inference_data
+from m2vae_pyro.m2vae import M2VAE
+
+from synthetic import tiny_dataset
+
+
+def test_hdi_of_a_normal_is_about_plus_minus_1_88_sigma():
+    x = np.random.default_rng(0).normal(size=(200_000, 3)) * np.array([1.0, 2.0, 0.5])
+    lo, hi = hdi(x, 0.94)
+    assert np.allclose(hi, 1.881 * np.array([1.0, 2.0, 0.5]), rtol=0.02)
+    assert np.allclose(lo, -hi, rtol=0.03)
+
+
+def test_hdi_is_the_narrowest_interval_for_a_skewed_sample():
+    x = np.random.default_rng(1).exponential(size=(100_000, 1))
+    lo, hi = hdi(x, 0.9)
+    assert lo[0] < 0.01 and hi[0] == pytest.approx(-np.log(0.1), rel=0.03)  # [0, q90] is the narrowest
+
+
+def test_draws_for_warm_and_cold_items_and_their_inference_data():
+    ds = tiny_dataset()
+    m = M2VAE(ds, Config().replace(d=8, decoder_hidden=16, c_p=2, c_n=3, batch_size=32, epochs=1, threshold=None))
+    m.fit(progress=False)
+    warm, cold = m.split.items("train")[:5], m.split.items("test")[:4]
+    users = np.zeros(len(warm) + len(cold), dtype=np.int64)
+    draws = draw_posterior(m.model, m.guide, m.nets, m.prior, warm, cold, users, num_samples=7)
+    n = len(warm) + len(cold)
+    assert draws.samples["e_new"].shape == (7, n, 8) and draws.samples["score"].shape == (7, n)
+    assert draws.cold.tolist() == [False] * len(warm) + [True] * len(cold)
+    assert np.isfinite(draws.samples["z"]).all() and (draws.samples["z"].std(0) > 0).all()
+    # the score is e_new · e_u of the reference user, draw by draw
+    e_u = m.nets.user_emb.weight[0].detach().numpy()
+    assert np.allclose(draws.samples["score"], draws.samples["e_new"] @ e_u, atol=1e-5)
+    idata = to_inference_data(draws, ds.item_ids)
+    assert idata.posterior["e_new"].dims == ("chain", "draw", "item", "latent")
+    assert idata.posterior["score"].shape == (1, 7, n)
+    assert bool(idata.constant_data["is_cold"].values[-1])
+
+
+def test_cold_draws_average_to_the_prior_mean_decode():
+    ds = tiny_dataset()
+    m = M2VAE(ds, Config().replace(d=8, decoder_hidden=16, c_p=2, c_n=3, batch_size=32, epochs=1, threshold=None,
+                                   prior="standard"))
+    cold = m.split.items("test")[:3]
+    draws = draw_posterior(m.model, m.guide, m.nets, m.prior, np.array([], dtype=np.int64), cold,
+                           np.zeros(3, dtype=np.int64), num_samples=4000)
+    assert np.allclose(draws.samples["z"].mean(0), 0.0, atol=0.06)  # N(0, I) prior
+    assert np.allclose(draws.samples["z"].std(0), 1.0, atol=0.06)
+    with torch.no_grad():
+        assert torch.isfinite(m.score(torch.arange(3), torch.from_numpy(cold))).all()
