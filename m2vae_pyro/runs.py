@@ -25,6 +25,7 @@ from .data.loaders import load_dataset
 from .data.split import load_split
 from .inference.errors import Interrupted
 from .inference.evaluate import evaluate
+from .inference.trainer import rank_and_world
 from .m2vae import M2VAE, atomic_torch_save
 
 RESUME_FILE = "resume.pt"
@@ -35,20 +36,20 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
 
 
-def prepare_run_dir(out: Path, force: bool) -> None:
+def prepare_run_dir(out: Path, force: bool, create: bool = True) -> None:
     if out.exists() and any(out.iterdir()) and not force:
         raise DataError(out, "run directory exists and is not empty; choose another --out or pass --force")
-    out.mkdir(parents=True, exist_ok=True)
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
 
 
 def is_main_process() -> bool:
     """Rank 0 of a ``torch.distributed`` job, or the only process: the one that writes files."""
-    dist = torch.distributed
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+    return rank_and_world()[0] == 0
 
 
 def _distributed() -> bool:
-    return torch.distributed.is_available() and torch.distributed.is_initialized()
+    return rank_and_world()[1] > 1
 
 
 def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, force: bool = False,
@@ -57,14 +58,12 @@ def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, fo
 
     Under ``torch.distributed`` every rank trains on its shard of the triples; only rank 0 writes.
     """
-    if out.exists() and any(out.iterdir()) and not force:  # every rank checks, before any rank writes
-        raise DataError(out, "run directory exists and is not empty; choose another --out or pass --force")
+    prepare_run_dir(out, force, create=is_main_process())  # every rank checks, before any rank writes
     if _distributed():
         torch.distributed.barrier()
     ds = load_dataset(dataset, data_dir, images=True, progress=progress and is_main_process())
     model = M2VAE(ds, config, device=device)
     if is_main_process():
-        prepare_run_dir(out, force=True)
         data_dir = str(Path(data_dir).resolve()) if data_dir else None
         write_json(out / "config.json", {"dataset": dataset, "data_dir": data_dir, "config": config.to_dict()})
         model.split.save(out / "split.csv", ds)

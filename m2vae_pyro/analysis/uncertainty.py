@@ -208,8 +208,8 @@ def _plot_views(m, compare, data_dir, path):
     plt = _plt()
     models = [("full model", m)]
     if compare is not None:
-        models.append((f"{Path(compare).name} ({load_run(compare, data_dir).config.variant})",
-                       load_run(compare, data_dir)))
+        other = load_run(compare, data_dir)
+        models.append((f"{Path(compare).name} ({other.config.variant})", other))
     fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.8), squeeze=False)
     sep = []
     for ax, (title, model) in zip(axes[0], models):

@@ -103,7 +103,7 @@ class TrainedBaseline(nn.Module):
             return evaluate(self.score, self.ds, self.split, role, ks, protocol)
 
 
-def pretrain_mf(ds: Dataset, split: ColdStartSplit, sampler: TripleSampler, settings: Settings, epochs: int = 20,
+def pretrain_mf(ds: Dataset, sampler: TripleSampler, settings: Settings, epochs: int = 20,
                 progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """BPR-MF on the warm split (users ranked per item, as everywhere here): frozen ``(users, items)`` embeddings.
 

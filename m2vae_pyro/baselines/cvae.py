@@ -24,6 +24,7 @@ from ..data.dataset import Dataset
 from ..data.sampling import TripleSampler
 from ..data.split import ColdStartSplit
 from ..models.model import TripleBatch
+from ..nn.cache import shared_pass
 from ..nn.content import ContentEncoder
 from ..nn.decoder import Decoder
 from ..nn.encoders import GaussianHead
@@ -38,7 +39,7 @@ class _Model(PyroModule):
 
     def forward(self, batch: TripleBatch) -> None:
         o = self.nets
-        content = o.content(batch.items)
+        content = o.shared_content(batch)  # the guide's pass, when it just ran
         target = o.items(batch.items)
         with pyro.plate("triples", batch.size, subsample=batch.index):
             loc = target.new_zeros(len(batch.items), o.settings.d)
@@ -57,7 +58,7 @@ class _Guide(PyroModule):
 
     def forward(self, batch: TripleBatch) -> None:
         o = self.nets
-        x = torch.cat([o.items(batch.items), o.content(batch.items)], dim=-1)
+        x = torch.cat([o.items(batch.items), o.shared_content(batch)], dim=-1)
         with pyro.plate("triples", batch.size, subsample=batch.index):
             mu, logvar = o.encoder(x)
             pyro.sample("z", dist.Normal(mu, (0.5 * logvar).exp()).to_event(1))
@@ -80,6 +81,10 @@ class _Nets(nn.Module):
         self.items.weight.requires_grad_(joint)
         self.users.weight.requires_grad_(joint)
 
+    def shared_content(self, batch: TripleBatch) -> torch.Tensor:
+        """The content encoding of the batch's items, computed once per ELBO evaluation."""
+        return shared_pass(self, batch.cache, "content", batch.items, self.content)
+
 
 class ContentCVAE(TrainedBaseline):
     """``joint=True``: the ``cvae`` row; ``joint=False``: GoRec over frozen BPR-MF embeddings."""
@@ -93,7 +98,7 @@ class ContentCVAE(TrainedBaseline):
 
     def prepare(self, sampler: TripleSampler, progress: bool) -> None:
         if not self.nets.joint:
-            users, items = pretrain_mf(self.ds, self.split, sampler, self.settings, progress=progress)
+            users, items = pretrain_mf(self.ds, sampler, self.settings, progress=progress)
             self.nets.users.weight.data.copy_(users)
             self.nets.items.weight.data.copy_(items)
 

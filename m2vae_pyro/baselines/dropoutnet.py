@@ -32,7 +32,7 @@ class DropoutNet(TrainedBaseline):
         self.f_item = nn.Sequential(nn.Linear(d + h, h), nn.Tanh(), nn.Linear(h, d))
 
     def prepare(self, sampler: TripleSampler, progress: bool) -> None:
-        users, items = pretrain_mf(self.ds, self.split, sampler, self.settings, progress=progress)
+        users, items = pretrain_mf(self.ds, sampler, self.settings, progress=progress)
         self.pref_users.copy_(users), self.pref_items.copy_(items)
 
     def item_vectors(self, items: torch.Tensor, pref: torch.Tensor) -> torch.Tensor:

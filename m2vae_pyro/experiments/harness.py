@@ -26,6 +26,7 @@ from ..data.split import cold_start_split
 from ..inference.errors import Interrupted
 from ..inference.evaluate import PROTOCOLS, evaluate
 from ..inference.trainer import History
+from ..runs import write_json
 from .models import Spec, build_model, check_model_name, m2vae_config
 from .table import results_table
 
@@ -35,11 +36,6 @@ ABLATIONS = tuple(VARIANTS)
 
 def _cell_path(out: Path, model: str, seed: int) -> Path:
     return out / "cells" / model.replace("/", "_").replace(":", "-") / f"seed{seed}.json"
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
 
 
 def _check_same_experiment(out: Path, meta: dict, force: bool) -> None:
@@ -83,7 +79,7 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
     _check_same_experiment(out, meta, force)
     out.mkdir(parents=True, exist_ok=True)
     data_dir_s = str(Path(data_dir).resolve()) if data_dir else None
-    _write_json(out / "experiment.json", meta | {"data_dir": data_dir_s})
+    write_json(out / "experiment.json", meta | {"data_dir": data_dir_s})
     if ds is None:
         ds = load_dataset(name, data_dir, images=True, progress=progress)
     cells = [(seed, model) for seed in range(seeds) for model in models]
@@ -104,7 +100,9 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
                 info = {"best_epoch": info.best_epoch, "best_val_hr@5": info.best_score}
             with torch.inference_mode():
                 test = {p: evaluate(rec.score, ds, split, "test", ks, p) for p in PROTOCOLS}
-            _write_json(_cell_path(out, model, seed), {"model": model, "seed": seed, "info": info, "test": test,
+            cell = _cell_path(out, model, seed)
+            cell.parent.mkdir(parents=True, exist_ok=True)
+            write_json(cell, {"model": model, "seed": seed, "info": info, "test": test,
                                                        "seconds": time.perf_counter() - t0})
             bar.update(1)
     except KeyboardInterrupt:

@@ -21,8 +21,6 @@ from ..models.model import TripleBatch, latent_names
 from ..models.priors import Prior
 from ..nn.networks import M2VAENetworks
 
-VIEW_SITES = ("z_a", "z_c", "z_com")
-
 
 def cold_generator(nets: M2VAENetworks, prior: Prior, items: torch.Tensor, users: torch.Tensor) -> None:
     """The generative path of a cold item as a Pyro program: views from content, ``z`` from the prior, ``e_new``."""

@@ -41,6 +41,14 @@ def _check_finite(terms: dict[str, float], step: int) -> None:
                                 "(the best checkpoint so far is kept)")
 
 
+def rank_and_world() -> tuple[int, int]:
+    """``(rank, world size)`` of the ``torch.distributed`` job, ``(0, 1)`` outside one."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def rng_state() -> dict:
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
 
@@ -65,10 +73,9 @@ class Trainer:
         self.model, self.guide, self.sampler, self.cfg = model, guide, sampler, cfg
         self.validate, self.on_improve, self.progress = validate, on_improve, progress
         self.elbo = pyro.infer.TraceMeanField_ELBO()(model, guide)
-        self.rank, self.world = 0, 1
+        self.rank, self.world = rank_and_world()
         self.loss_fn = self.elbo
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            self.rank, self.world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        if self.world > 1:
             # DDP broadcasts rank 0's weights now and averages gradients in backward(): each rank's loss is an
             # unbiased estimate (plate scale N / local batch), so their mean is too. Some parameters are unused
             # by a given variant (e.g. the weighted-PoE weights under the MoE fusion).

@@ -9,6 +9,7 @@ from torch import nn
 
 from ..config import Config
 from ..data.dataset import Dataset
+from .cache import shared_pass
 from .content import attribute_slots
 from .decoder import Decoder
 from .encoders import LOGVAR_MAX, LOGVAR_MIN, AttentionPooling, GaussianHead
@@ -87,18 +88,8 @@ class M2VAENetworks(nn.Module):
 
     # -- the multi-view generator -------------------------------------------------------------------
     def shared_views(self, items: torch.Tensor, cache: dict) -> Views:
-        """``views(items)``, computed once per ELBO evaluation and shared by the guide and the model.
-
-        The entry in ``cache`` (the batch's) is reused only while no parameter has changed since it was made
-        (tensor version counters), so an optimiser step in between always forces a fresh pass.
-        """
-        stamp = tuple(p._version for p in self.parameters())
-        hit = cache.get("views")
-        if hit is not None and hit[0] is items and hit[1] == stamp:
-            return hit[2]
-        views = self.views(items)
-        cache["views"] = (items, stamp, views)
-        return views
+        """``views(items)``, computed once per ELBO evaluation and shared by the guide and the model."""
+        return shared_pass(self, cache, "views", items, self.views)
 
     def views(self, items: torch.Tensor) -> Views:
         """Unique and common views of ``items`` ``[B]`` (Eq. 3–7)."""
