@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import torch
@@ -73,6 +75,24 @@ def test_experiment_writes_results_and_resumes(tiny, tmp_path):
     # another experiment in the same directory is refused unless forced
     with pytest.raises(DataError, match="epochs"):
         run_experiment(tiny, None, out, models, seeds=2, epochs=2, overrides=SMALL, progress=False)
+
+
+def test_resume_after_a_change_of_code_defaults_is_refused(tiny, tmp_path, monkeypatch):
+    """Cells made with other defaults would mix two models in one table: the changed field is named."""
+    out = tmp_path / "exp"
+    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)  # same: fine
+    import m2vae_pyro.experiments.harness as harness
+
+    changed = harness.code_defaults()
+    changed["m2vae"]["tau_gate"] = 0.5
+    monkeypatch.setattr(harness, "code_defaults", lambda: changed)
+    with pytest.raises(DataError, match=r"code defaults changed .*m2vae\.tau_gate 1\.0 here, 0\.5 now"):
+        run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    legacy = json.loads((out / "experiment.json").read_text())
+    del legacy["defaults"]  # a directory written before defaults were recorded is resumed as it is
+    (out / "experiment.json").write_text(json.dumps(legacy))
+    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
 
 
 def test_same_split_for_every_model_of_a_seed(tiny, tmp_path):

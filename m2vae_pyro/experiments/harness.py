@@ -1,6 +1,7 @@
 """The experiment harness: every model × every seed on one dataset, resumable cell by cell.
 
-Layout of ``OUT/``: ``experiment.json`` (dataset, data dir, epochs, overrides), ``cells/MODEL/seedK.json`` (one per
+Layout of ``OUT/``: ``experiment.json`` (dataset, data dir, epochs, overrides, and the code's default settings),
+``cells/MODEL/seedK.json`` (one per
 finished cell: test metrics under both protocols, validation HR@5 of the chosen epoch, wall time), ``results.csv``
 (one row per model × seed × protocol) and ``table.md`` (mean ± std over seeds). A cell file is written atomically
 when its model is done, so an interrupted experiment resumes at the next unfinished (model, seed) cell.
@@ -47,15 +48,37 @@ def _check_same_experiment(out: Path, meta: dict, force: bool) -> None:
                                  "choose another --out or pass --force")
         return
     old = json.loads(path.read_text())
-    changed = [k for k in meta if old.get(k) != meta[k]]
+    # Defaults are compared too: resuming after a change of the code's defaults would mix two models in one
+    # table. Directories written before defaults were recorded are taken as they are.
+    keys = [k for k in meta if k != "defaults" or k in old]
+    changed = [k for k in keys if old.get(k) != meta[k]]
     if changed and not force:
         raise DataError(path, "this directory holds a different experiment (" + ", ".join(
-            f"{k}: {old.get(k)!r} here, {meta[k]!r} asked" for k in changed) + "); choose another --out or "
+            _describe(k, old.get(k), meta[k]) for k in changed) + "); choose another --out or "
             "pass --force to discard its cells")
     if changed:
         import shutil
 
         shutil.rmtree(out / "cells", ignore_errors=True)
+
+
+def _describe(key: str, here: Any, asked: Any) -> str:
+    if key != "defaults":
+        return f"{key}: {here!r} here, {asked!r} asked"
+    diffs = [f"{group}.{field} {here[group].get(field)!r} here, {value!r} now"
+             for group, fields in asked.items() for field, value in fields.items()
+             if here.get(group, {}).get(field) != value]
+    return "code defaults changed since it was started: " + "; ".join(diffs)
+
+
+def code_defaults() -> dict[str, dict[str, Any]]:
+    """The default settings of M²VAE and of the learned baselines, as the code defines them now."""
+    from dataclasses import asdict
+
+    from ..baselines import Settings
+    from ..config import Config
+
+    return {"m2vae": Config().to_dict(), "baselines": asdict(Settings())}
 
 
 def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, models: Sequence[str] = DEFAULT_MODELS,
@@ -75,7 +98,8 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
     ds = dataset if isinstance(dataset, Dataset) else None
     name = ds.name if ds is not None else dataset
     spec = Spec(name, epochs, overrides)
-    meta = {"dataset": name, "epochs": epochs, "overrides": overrides or {}, "ks": list(ks)}
+    meta = {"dataset": name, "epochs": epochs, "overrides": overrides or {}, "ks": list(ks),
+            "defaults": code_defaults()}
     _check_same_experiment(out, meta, force)
     out.mkdir(parents=True, exist_ok=True)
     data_dir_s = str(Path(data_dir).resolve()) if data_dir else None
