@@ -4,7 +4,7 @@ Reports pairs/s, the achieved GFLOP/s of the per-pair work, the matmul GFLOP/s m
 speed-up over a naive one-user-at-a-time loop, and the peak memory at two chunk sizes (each measured in a fresh
 process). Last line: ``achieved/ceiling: X`` (issue 6 target: X ≥ 0.5).
 
-Usage: python benchmarks/bench_eval.py [--users 20000] [--items 2000]
+Usage: python benchmarks/bench_eval.py [--users 20000] [--items 2000] [--memory-mb MB]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--users", type=int, default=20000)
     p.add_argument("--items", type=int, default=2000)
-    p.add_argument("--memory-mb", type=int, default=None)
+    p.add_argument("--memory-mb", type=int, default=None, help="chunk budget of the timed run (default: Config's)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -88,7 +88,8 @@ def main() -> None:
     cfg, nets, prior = setup(args.users, args.items)
     users, items = torch.arange(args.users), torch.arange(args.items)
     score_pairs(nets, prior, users[:256], items)  # warm-up
-    seconds = _timed(lambda: score_pairs(nets, prior, users, items, memory_mb=cfg.eval_memory_mb))
+    budget = args.memory_mb or cfg.eval_memory_mb
+    seconds = _timed(lambda: score_pairs(nets, prior, users, items, memory_mb=budget))
     pairs = args.users * args.items
     k_terms = 1 + nets.n_modalities
     achieved = pairs * flops_per_pair(cfg, nets.n_modalities, k_terms) / seconds / 1e9
@@ -96,9 +97,11 @@ def main() -> None:
     n_naive = 200
     naive = _timed(lambda: [score_pairs(nets, prior, users[u : u + 1], items) for u in range(n_naive)])
     naive_per_user = naive / n_naive
-    print("| catalogue | pairs | seconds | Mpairs/s | per-pair GFLOP/s | matmul GFLOP/s | naive loop s/user |")
-    print("|---|---|---|---|---|---|---|")
-    print(f"| {args.users:,} users × {args.items:,} items | {pairs:,} | {seconds:.2f} | {pairs / seconds / 1e6:.2f} "
+    print("| catalogue | chunk budget | pairs | seconds | Mpairs/s | per-pair GFLOP/s | matmul GFLOP/s "
+          "| naive loop s/user |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {args.users:,} users × {args.items:,} items | {budget} MB | {pairs:,} | {seconds:.2f} "
+          f"| {pairs / seconds / 1e6:.2f} "
           f"| {achieved:.2f} | {ceiling:.1f} | {naive_per_user * 1e3:.1f} ms |")
     print(f"speed-up over the naive per-user loop: {naive_per_user * args.users / seconds:.1f}x")
     for mb in (16, 128):
