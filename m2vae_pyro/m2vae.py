@@ -1,9 +1,11 @@
-"""The user-facing facade: ``M2VAE(dataset, config).fit()``, ``score``, ``embed_cold_items``, ``save``/``load``."""
+"""The user-facing facade: ``M2VAE(dataset, config).fit()``, ``score``, ``embed_cold_items``, ``sample_posterior``,
+``save``/``load``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .atomic import atomic_write
@@ -14,6 +16,7 @@ from .data.sampling import TripleSampler
 from .data.split import ColdStartSplit, cold_start_split
 from .guides.guide import M2VAEGuide
 from .inference.evaluate import evaluate
+from .inference.posterior import PosteriorDraws, draw_posterior
 from .inference.scoring import embed_pairs, score_pairs
 from .inference.trainer import History, Trainer, seed_everything
 from .models.model import M2VAEModel
@@ -83,6 +86,30 @@ class M2VAE:
         self.nets.eval()
         users, items = torch.as_tensor(users).to(self.device), torch.as_tensor(items).to(self.device)
         return embed_pairs(self.nets, self.prior, users, items).cpu()
+
+    def sample_posterior(self, items, users=None, num_samples: int = 100) -> PosteriorDraws:
+        """Posterior draws of ``z_a``, ``z_c``, ``z_com``, ``z``, ``e_new`` and the score for ``items``, in order.
+
+        Warm items are drawn from the guide (Eq. 17–18), every other item from the conditional prior (Eq. 22), as
+        ``pyro.infer.Predictive`` runs them. ``users``: one per item, or one for all (the gates of Eq. 11–16 need a
+        user); by default the most active training user. ``samples[site]`` is ``[num_samples, len(items), ...]``.
+        """
+        items = np.asarray(items, dtype=np.int64).reshape(-1)
+        if users is None:
+            users = int(np.argmax(np.bincount(self.split.train_users, minlength=self.ds.n_users)))
+        users = np.broadcast_to(np.asarray(users, dtype=np.int64), items.shape) if np.ndim(users) == 0 \
+            else np.asarray(users, dtype=np.int64)
+        if users.shape != items.shape:
+            raise ValueError(f"users: expected one per item ({len(items)}) or a single user, got {users.shape[0]}")
+        for name, ids, n in (("items", items, self.ds.n_items), ("users", users, self.ds.n_users)):
+            if len(ids) and (ids.min() < 0 or ids.max() >= n):
+                raise ValueError(f"{name}: indices must lie in 0..{n - 1}")
+        warm = self.split.role[items] == 0
+        order = np.r_[np.flatnonzero(warm), np.flatnonzero(~warm)]
+        draws = draw_posterior(self.guide, self.nets, self.prior, items[order][: warm.sum()],
+                               items[order][warm.sum():], users[order], num_samples)
+        back = np.argsort(order)  # draw_posterior returns warm items first: restore the caller's order
+        return PosteriorDraws(items, users.copy(), ~warm, {k: v[:, back] for k, v in draws.samples.items()})
 
     def evaluate(self, role: str = "test", ks: tuple[int, ...] | None = None,
                  protocol: str = "item-to-user") -> dict[str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyro
 import pytest
 import torch
 
@@ -32,7 +33,7 @@ def test_draws_for_warm_and_cold_items_and_their_inference_data():
     m.fit(progress=False)
     warm, cold = m.split.items("train")[:5], m.split.items("test")[:4]
     users = np.zeros(len(warm) + len(cold), dtype=np.int64)
-    draws = draw_posterior(m.model, m.guide, m.nets, m.prior, warm, cold, users, num_samples=7)
+    draws = draw_posterior(m.guide, m.nets, m.prior, warm, cold, users, num_samples=7)
     n = len(warm) + len(cold)
     assert draws.samples["e_new"].shape == (7, n, 8) and draws.samples["score"].shape == (7, n)
     assert draws.cold.tolist() == [False] * len(warm) + [True] * len(cold)
@@ -51,9 +52,30 @@ def test_cold_draws_average_to_the_prior_mean_decode():
     m = M2VAE(ds, Config().replace(d=8, decoder_hidden=16, c_p=2, c_n=3, batch_size=32, epochs=1, threshold=None,
                                    prior="standard"))
     cold = m.split.items("test")[:3]
-    draws = draw_posterior(m.model, m.guide, m.nets, m.prior, np.array([], dtype=np.int64), cold,
+    draws = draw_posterior(m.guide, m.nets, m.prior, np.array([], dtype=np.int64), cold,
                            np.zeros(3, dtype=np.int64), num_samples=4000)
     assert np.allclose(draws.samples["z"].mean(0), 0.0, atol=0.06)  # N(0, I) prior
     assert np.allclose(draws.samples["z"].std(0), 1.0, atol=0.06)
     with torch.no_grad():
         assert torch.isfinite(m.score(torch.arange(3), torch.from_numpy(cold))).all()
+
+
+def test_facade_sample_posterior_keeps_the_callers_order():
+    ds = tiny_dataset()
+    m = M2VAE(ds, Config().replace(d=8, decoder_hidden=16, c_p=2, c_n=3, batch_size=32, epochs=1, threshold=None))
+    warm, cold = m.split.items("train")[:3], m.split.items("test")[:2]
+    items = np.array([cold[0], warm[0], warm[1], cold[1], warm[2]])
+    pyro.set_rng_seed(0)
+    draws = m.sample_posterior(items, num_samples=5)
+    assert draws.items.tolist() == items.tolist()
+    assert draws.cold.tolist() == [True, False, False, True, False]
+    active = np.argmax(np.bincount(m.split.train_users, minlength=ds.n_users))
+    assert (draws.users == active).all()  # default reference user: the most active one
+    pyro.set_rng_seed(0)
+    grouped = draw_posterior(m.guide, m.nets, m.prior, warm, cold, np.full(5, active), num_samples=5)
+    # the same draws as the warm-first call, put back in the caller's order
+    assert np.allclose(draws.samples["e_new"][:, [1, 2, 4, 0, 3]], grouped.samples["e_new"])
+    with pytest.raises(ValueError, match="one per item"):
+        m.sample_posterior(items, users=np.array([0, 1]))
+    with pytest.raises(ValueError, match="items: indices"):
+        m.sample_posterior(np.array([ds.n_items]))

@@ -21,7 +21,7 @@ import torch
 from ..atomic import atomic_write
 from ..inference.evaluate import candidate_users
 from ..inference.metrics import truth_matrix
-from ..inference.posterior import draw_posterior, hdi, to_inference_data
+from ..inference.posterior import hdi, to_inference_data
 
 
 def _plt():
@@ -77,7 +77,7 @@ def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: in
     out = run / "analysis"
     out.mkdir(exist_ok=True)
     m = load_run(run, data_dir)
-    ds, split, nets = m.ds, m.split, m.nets
+    ds, split = m.ds, m.split
     pyro.set_rng_seed(seed)
     rng = np.random.default_rng(seed)
     activity = np.bincount(split.train_users, minlength=ds.n_users)
@@ -86,8 +86,7 @@ def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: in
     warm_all = warm_all[np.isin(warm_all, split.train_items)]
     warm = np.sort(rng.choice(warm_all, size=min(n_warm, len(warm_all)), replace=False))
     cold = split.items("test")
-    users = np.full(len(warm) + len(cold), user)
-    draws = draw_posterior(m.model, m.guide, nets, m.prior, warm, cold, users, num_samples)
+    draws = m.sample_posterior(np.r_[warm, cold], user, num_samples)
     idata = to_inference_data(draws, ds.item_ids)
     nc = out / "posterior.nc"
     atomic_write(nc, lambda tmp: idata.to_netcdf(str(tmp)))

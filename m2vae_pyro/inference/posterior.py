@@ -53,7 +53,7 @@ def _site_names(nets: M2VAENetworks) -> list[str]:
 
 
 @torch.no_grad()
-def draw_posterior(model, guide, nets: M2VAENetworks, prior: Prior, warm: np.ndarray, cold: np.ndarray,
+def draw_posterior(guide, nets: M2VAENetworks, prior: Prior, warm: np.ndarray, cold: np.ndarray,
                    users: np.ndarray, num_samples: int) -> PosteriorDraws:
     """``num_samples`` draws for ``warm`` items (guide) and ``cold`` items (conditional prior); ``users`` per item."""
     nets.eval()
