@@ -18,9 +18,10 @@ import time
 import numpy as np
 import pyro
 import torch
+from real_data import load_or_exit
 
 from m2vae_pyro.config import load_config
-from m2vae_pyro.data import TripleSampler, cold_start_split, load_dataset
+from m2vae_pyro.data import TripleSampler, cold_start_split
 from m2vae_pyro.guides import M2VAEGuide
 from m2vae_pyro.inference.plain import plain_loss
 from m2vae_pyro.models import M2VAEModel, TripleBatch, make_prior
@@ -29,11 +30,11 @@ from m2vae_pyro.nn.networks import M2VAENetworks
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", default=None, help="default: $M2VAE_DATA, else ../shared/data")
     p.add_argument("--steps", type=int, default=40)
     args = p.parse_args()
 
-    ds = load_dataset("ml-100k", args.data_dir, images=True)
+    ds = load_or_exit("ml-100k", args.data_dir, images=True)
     cfg = load_config("ml-100k")
     split = cold_start_split(ds, 0)
     sampler = TripleSampler(split, ds.n_users, ds.n_items, cfg.c_p, cfg.c_n)
