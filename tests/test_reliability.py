@@ -86,14 +86,20 @@ def test_interrupted_then_resumed_equals_uninterrupted(straight_run, data_dir, t
 def test_sigint_saves_state_and_cli_resumes(ml100k_images, data_dir, tmp_path):
     run = tmp_path / "sig"
     cmd = [sys.executable, "-m", "m2vae_pyro", "train", "ml-100k", "--data-dir", str(data_dir), "--out", str(run),
-           "--epochs", "2"]
+           "--epochs", "3"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (run / "split.csv").exists() and time.time() < deadline:  # training starts right after the split
-        time.sleep(0.2)
-    time.sleep(2.0)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)
+    try:
+        # checkpoint.pt appears after epoch 1's validation: the loop (and its signal handler) is surely running,
+        # whatever the load on the machine; the signal then lands in epoch 2
+        deadline = time.time() + 900
+        while not (run / "checkpoint.pt").exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:  # never leave a training process behind (its warnings would fail later tests)
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and f"m2vae train --resume {run}" in err
     assert (run / RESUME_FILE).is_file()
