@@ -96,9 +96,8 @@ class M2VAE:
         """
         items = np.asarray(items, dtype=np.int64).reshape(-1)
         if users is None:
-            users = int(np.argmax(np.bincount(self.split.train_users, minlength=self.ds.n_users)))
-        users = np.broadcast_to(np.asarray(users, dtype=np.int64), items.shape) if np.ndim(users) == 0 \
-            else np.asarray(users, dtype=np.int64)
+            users = int(np.argmax(self.split.user_activity(self.ds.n_users)))
+        users = np.full(items.shape, users, dtype=np.int64) if np.ndim(users) == 0 else np.array(users, np.int64)
         if users.shape != items.shape:
             raise ValueError(f"users: expected one per item ({len(items)}) or a single user, got {users.shape[0]}")
         for name, ids, n in (("items", items, self.ds.n_items), ("users", users, self.ds.n_users)):
@@ -106,10 +105,9 @@ class M2VAE:
                 raise ValueError(f"{name}: indices must lie in 0..{n - 1}")
         warm = self.split.role[items] == 0
         order = np.r_[np.flatnonzero(warm), np.flatnonzero(~warm)]
-        draws = draw_posterior(self.guide, self.nets, self.prior, items[order][: warm.sum()],
-                               items[order][warm.sum():], users[order], num_samples)
+        draws = draw_posterior(self.guide, self.nets, self.prior, items[warm], items[~warm], users[order], num_samples)
         back = np.argsort(order)  # draw_posterior returns warm items first: restore the caller's order
-        return PosteriorDraws(items, users.copy(), ~warm, {k: v[:, back] for k, v in draws.samples.items()})
+        return PosteriorDraws(items, users, ~warm, {k: v[:, back] for k, v in draws.samples.items()})
 
     def evaluate(self, role: str = "test", ks: tuple[int, ...] | None = None,
                  protocol: str = "item-to-user") -> dict[str, float]:

@@ -80,7 +80,7 @@ def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: in
     ds, split = m.ds, m.split
     pyro.set_rng_seed(seed)
     rng = np.random.default_rng(seed)
-    activity = np.bincount(split.train_users, minlength=ds.n_users)
+    activity = split.user_activity(ds.n_users)
     user = int(np.argmax(activity))  # the reference user: the most active training user
     warm_all = split.items("train")
     warm_all = warm_all[np.isin(warm_all, split.train_items)]

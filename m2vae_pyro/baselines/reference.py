@@ -27,7 +27,7 @@ def random_scorer(ds: Dataset, split: ColdStartSplit, seed: int = 0):
 
 def activity(ds: Dataset, split: ColdStartSplit) -> torch.Tensor:
     """Training positives per user ``[n_users]``."""
-    return torch.from_numpy(np.bincount(split.train_users, minlength=ds.n_users).astype(np.float32))
+    return torch.from_numpy(split.user_activity(ds.n_users).astype(np.float32))
 
 
 def userpop_scorer(ds: Dataset, split: ColdStartSplit):

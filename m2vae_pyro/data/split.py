@@ -41,6 +41,10 @@ class ColdStartSplit:
     def train_items(self) -> np.ndarray:
         return self.pos_items[self.train_mask]
 
+    def user_activity(self, n_users: int) -> np.ndarray:
+        """Training positives per user ``[n_users]`` (what ``userpop`` ranks by)."""
+        return np.bincount(self.train_users, minlength=n_users)
+
     @classmethod
     def from_roles(cls, ds: Dataset, role: np.ndarray, seed: int, threshold: float | None) -> ColdStartSplit:
         """A split with given item roles; the positives follow from the dataset and the threshold."""
