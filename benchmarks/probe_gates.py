@@ -29,8 +29,8 @@ import pandas as pd
 import torch
 
 from m2vae_pyro.config import Config
-from m2vae_pyro.data.dataset import Dataset, Modality, build_csr
-from m2vae_pyro.data.synthetic import generate
+from m2vae_pyro.data.dataset import Dataset
+from m2vae_pyro.data.synthetic import as_dataset, generate, planted_items
 from m2vae_pyro.m2vae import M2VAE
 from m2vae_pyro.nn.decoder import Decoder
 
@@ -42,25 +42,12 @@ def pair_planted(n_users: int, n_items: int, per_user: int, seed: int, factors: 
                  image_dim: int = 64) -> tuple[Dataset, np.ndarray]:
     """Like ``generate``, but the view-specific factor that counts is chosen per (user, item): ``[U, I]`` truth."""
     rng = np.random.default_rng(seed)
-    shared, attr_own, img_own = (rng.normal(size=(n_items, factors)) for _ in range(3))
-    attr_logits = np.concatenate([shared, attr_own], 1) @ rng.normal(size=(2 * factors, n_attributes))
-    order = np.argsort(-attr_logits, axis=1)
-    attrs = [np.sort(order[i, : k]) for i, k in enumerate(rng.integers(1, 4, size=n_items))]
-    image = np.concatenate([shared, img_own], 1) @ rng.normal(size=(2 * factors, image_dim))
-    image = (image + 0.1 * rng.normal(size=image.shape)).astype(np.float32)
+    items = planted_items(rng, n_items, n_attributes, image_dim, factors)
     switch, t_shared, t_attr, t_img = (rng.normal(size=(n_users, factors)) for _ in range(4))
-    choose_image = switch @ shared.T > 0
-    affinity = t_shared @ shared.T + np.where(choose_image, t_img @ img_own.T, t_attr @ attr_own.T)
-    chosen = np.argsort(-(affinity + rng.gumbel(size=affinity.shape)), axis=1)[:, :per_user]
-    indptr, indices = build_csr(attrs)
-    ds = Dataset(name="synth-pair", user_ids=np.arange(n_users), item_ids=np.arange(n_items),
-                 users=np.repeat(np.arange(n_users), per_user), items=chosen.ravel(), ratings=None,
-                 attr_indptr=indptr, attr_indices=indices,
-                 attribute_names=[f"attribute {j}" for j in range(n_attributes)], positive_threshold=None)
-    present = np.ones(n_items, dtype=bool)
-    ds.modalities["image"] = Modality(present=present)
-    ds.set_features("image", image, present, origin="synthetic")
-    return ds, choose_image
+    choose_image = switch @ items.shared.T > 0
+    affinity = t_shared @ items.shared.T + np.where(choose_image, t_img @ items.image_own.T,
+                                                    t_attr @ items.attr_own.T)
+    return as_dataset(rng, items, affinity, per_user, "synth-pair"), choose_image
 
 
 def auc(score: np.ndarray, truth: np.ndarray) -> float:

@@ -14,6 +14,7 @@ Written as ``DIR/synth-NAME/``: ``interactions.csv`` (user,item), ``attributes.c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,31 @@ def generate(n_users: int = 500, n_items: int = 800, n_attributes: int = 40, ima
     if per_user >= n_items:
         raise DataError(None, f"synthetic data: per_user ({per_user}) must be below n_items ({n_items})")
     rng = np.random.default_rng(seed)
+    items = planted_items(rng, n_items, n_attributes, image_dim, factors)
+    prefers_image = rng.random(n_users) < 0.5
+    taste_shared, taste_view = rng.normal(size=(n_users, factors)), rng.normal(size=(n_users, factors))
+    affinity = (taste_shared @ items.shared.T).astype(np.float32)
+    affinity += np.where(prefers_image[:, None], taste_view @ items.image_own.T,
+                         taste_view @ items.attr_own.T)  # the user's view
+    return as_dataset(rng, items, affinity, per_user, name), prefers_image
+
+
+@dataclass
+class PlantedItems:
+    """Item factors ``[n_items, factors]`` (shared, attribute-specific, image-specific) and the content they make."""
+
+    shared: np.ndarray
+    attr_own: np.ndarray
+    image_own: np.ndarray
+    attrs: list[np.ndarray]
+    n_attributes: int
+    image: np.ndarray
+
+
+def planted_items(rng: np.random.Generator, n_items: int, n_attributes: int, image_dim: int,
+                  factors: int) -> PlantedItems:
+    """Attributes are each item's top categories under ``[shared; attribute-specific]``, image features a noisy
+    linear map of ``[shared; image-specific]``."""
     shared, attr_own, img_own = (rng.normal(size=(n_items, factors)) for _ in range(3))
     attr_logits = np.concatenate([shared, attr_own], 1) @ rng.normal(size=(2 * factors, n_attributes))
     n_attr = rng.integers(1, 4, size=n_items)
@@ -42,22 +68,24 @@ def generate(n_users: int = 500, n_items: int = 800, n_attributes: int = 40, ima
     attrs = [np.sort(order[i, : n_attr[i]]) for i in range(n_items)]
     image = np.concatenate([shared, img_own], 1) @ rng.normal(size=(2 * factors, image_dim))
     image = (image + 0.1 * rng.normal(size=image.shape)).astype(np.float32)
-    prefers_image = rng.random(n_users) < 0.5
-    taste_shared, taste_view = rng.normal(size=(n_users, factors)), rng.normal(size=(n_users, factors))
-    affinity = (taste_shared @ shared.T).astype(np.float32)
-    affinity += np.where(prefers_image[:, None], taste_view @ img_own.T, taste_view @ attr_own.T)  # the user's view
+    return PlantedItems(shared, attr_own, img_own, attrs, n_attributes, image)
+
+
+def as_dataset(rng: np.random.Generator, items: PlantedItems, affinity: np.ndarray, per_user: int,
+               name: str) -> Dataset:
+    """Each user picks ``per_user`` distinct items, softmax-like in ``affinity`` ``[n_users, n_items]``."""
+    n_users, n_items = affinity.shape
     gumbel = rng.gumbel(size=affinity.shape).astype(np.float32)
-    chosen = np.argsort(-(affinity + gumbel), axis=1)[:, :per_user]  # per_user distinct items, softmax-like
-    users = np.repeat(np.arange(n_users), per_user)
-    items = chosen.ravel()
-    indptr, indices = build_csr(attrs)
-    ds = Dataset(name=name, user_ids=np.arange(n_users), item_ids=np.arange(n_items), users=users, items=items,
-                 ratings=None, attr_indptr=indptr, attr_indices=indices,
-                 attribute_names=[f"attribute {j}" for j in range(n_attributes)], positive_threshold=None)
+    chosen = np.argsort(-(affinity + gumbel), axis=1)[:, :per_user]
+    indptr, indices = build_csr(items.attrs)
+    ds = Dataset(name=name, user_ids=np.arange(n_users), item_ids=np.arange(n_items),
+                 users=np.repeat(np.arange(n_users), per_user), items=chosen.ravel(), ratings=None,
+                 attr_indptr=indptr, attr_indices=indices,
+                 attribute_names=[f"attribute {j}" for j in range(items.n_attributes)], positive_threshold=None)
     present = np.ones(n_items, dtype=bool)
     ds.modalities["image"] = Modality(present=present)
-    ds.set_features("image", image, present, origin="synthetic")
-    return ds, prefers_image
+    ds.set_features("image", items.image, present, origin="synthetic")
+    return ds
 
 
 def write(ds: Dataset, prefers_image: np.ndarray, folder: Path) -> None:
