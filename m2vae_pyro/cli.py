@@ -77,6 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
         exp.add_argument("--force", action="store_true", help="discard the cells of a different experiment in --out")
         exp.set_defaults(func=cmd_experiment, kind=name)
 
+    tune = sub.add_parser("tune", help="grid search of M²VAE settings on validation cold items only")
+    tune.add_argument("dataset")
+    _data_dir(tune)
+    tune.add_argument("--out", type=Path, required=True, help="search directory (resumed when it exists)")
+    tune.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2,...",
+                      help="a Config field and its values (repeatable; every combination is trained)")
+    tune.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 (default 2)")
+    tune.add_argument("--epochs", type=int, default=None, help="maximum epochs")
+    tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="a Config field fixed for every point (repeatable)")
+    tune.add_argument("--force", action="store_true", help="discard the cells of a different search in --out")
+    tune.set_defaults(func=cmd_tune)
+
     analyze = sub.add_parser("analyze", help="posterior uncertainty of item embeddings (netCDF, CSV, plots)")
     analyze.add_argument("run", type=Path)
     _data_dir(analyze)
@@ -204,6 +217,28 @@ def cmd_experiment(args: argparse.Namespace) -> int:
                    force=args.force)
     print((args.out / "table.md").read_text())
     print(f"results written to {args.out / 'results.csv'} and {args.out / 'table.md'}")
+    return 0
+
+
+def _parse_grid(pairs: list[str]) -> dict:
+    from .config import Config
+
+    grid = {}
+    for pair in pairs:
+        key, sep, values = pair.partition("=")
+        if not sep or not values or key not in Config.__dataclass_fields__:
+            raise DataError(None, f"--grid {pair!r}: expected KEY=V1,V2,... with KEY a Config field")
+        grid[key] = [_parse_sets([f"{key}={v.strip()}"])[key] for v in values.split(",")]
+    return grid
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .experiments.tune import run_tune
+
+    run_tune(args.dataset, args.data_dir, args.out, _parse_grid(args.grid), args.seeds, args.epochs,
+             _parse_sets(args.set) or None, force=args.force)
+    print((args.out / "tune.md").read_text())
+    print(f"results written to {args.out / 'tune.csv'} and {args.out / 'tune.md'}")
     return 0
 
 

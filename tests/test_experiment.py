@@ -84,9 +84,9 @@ def test_resume_after_a_change_of_code_defaults_is_refused(tiny, tmp_path, monke
     run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)  # same: fine
     import m2vae_pyro.experiments.harness as harness
 
-    changed = harness.code_defaults()
+    changed = harness.code_defaults(tiny.name)
     changed["m2vae"]["tau_gate"] = 0.5
-    monkeypatch.setattr(harness, "code_defaults", lambda: changed)
+    monkeypatch.setattr(harness, "code_defaults", lambda _dataset: changed)
     with pytest.raises(DataError, match=r"code defaults changed .*m2vae\.tau_gate 1\.0 here, 0\.5 now"):
         run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
     legacy = json.loads((out / "experiment.json").read_text())
@@ -140,3 +140,35 @@ def test_cli_ablate_on_synthetic_data_compares_variants_and_priors(tmp_path, cap
     assert set(frame["model"]) == {"full", "w/o-dcl", "prior:standard"}
     assert "full vs best other" in (out / "table.md").read_text()
     assert "full vs best other" in capsys.readouterr().out
+
+
+def test_tune_ranks_grid_points_on_validation_only_and_resumes(tiny, tmp_path, monkeypatch, capsys):
+    """Every point × seed is trained once; cells hold validation scores only; a rerun trains nothing."""
+    import m2vae_pyro.experiments.tune as tune
+    from m2vae_pyro.experiments.tune import run_tune
+
+    out = tmp_path / "tune"
+    grid = {"alpha_dcl": [0.0, 10.0], "beta_co": [0.5]}
+    frame = run_tune(tiny, None, out, grid, seeds=2, epochs=1, overrides=SMALL, progress=False)
+    assert len(frame) == 4 and set(frame["point"]) == {"alpha_dcl=0.0,beta_co=0.5", "alpha_dcl=10.0,beta_co=0.5"}
+    assert frame["val_hr@5"].between(0, 1).all()
+    cells = list((out / "cells").rglob("seed*.json"))
+    assert len(cells) == 4 and all(set(json.loads(c.read_text())) ==
+                                   {"point", "seed", "best_epoch", "val_hr@5", "seconds"} for c in cells)
+    means = frame.groupby("point")["val_hr@5"].mean()
+    text = (out / "tune.md").read_text()
+    assert f"best: `--set {means.idxmax().replace(',', ' --set ')}`" in text
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("finished cells must not be trained again")
+
+    monkeypatch.setattr(tune.M2VAE, "fit", no_training)
+    assert run_tune(tiny, None, out, grid, seeds=2, epochs=1, overrides=SMALL, progress=False).equals(frame)
+    with pytest.raises(DataError, match="grid"):  # another search in the same directory
+        run_tune(tiny, None, out, {"alpha_dcl": [1.0]}, seeds=2, epochs=1, overrides=SMALL, progress=False)
+    with pytest.raises(DataError, match="not a Config field"):
+        run_tune(tiny, None, tmp_path / "t2", {"alpah": [1.0]}, progress=False)
+    with pytest.raises(DataError, match="given both"):
+        run_tune(tiny, None, tmp_path / "t3", {"d": [8]}, overrides=SMALL, progress=False)
+    assert main(["tune", "ml-100k", "--out", str(tmp_path / "t4"), "--grid", "alpha_dcl"]) == 2
+    assert "--grid 'alpha_dcl': expected KEY=V1,V2" in capsys.readouterr().err

@@ -71,14 +71,15 @@ def _describe(key: str, here: Any, asked: Any) -> str:
     return "code defaults changed since it was started: " + "; ".join(diffs)
 
 
-def code_defaults() -> dict[str, dict[str, Any]]:
-    """The default settings of M²VAE and of the learned baselines, as the code defines them now."""
+def code_defaults(dataset: str) -> dict[str, dict[str, Any]]:
+    """The default settings of M²VAE on ``dataset`` (its preset included) and of the learned baselines, as the
+    code defines them now."""
     from dataclasses import asdict
 
     from ..baselines import Settings
-    from ..config import Config
+    from ..config import Config, preset_for
 
-    return {"m2vae": Config().to_dict(), "baselines": asdict(Settings())}
+    return {"m2vae": Config().replace(**preset_for(dataset)).to_dict(), "baselines": asdict(Settings())}
 
 
 def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, models: Sequence[str] = DEFAULT_MODELS,
@@ -99,7 +100,7 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
     name = ds.name if ds is not None else dataset
     spec = Spec(name, epochs, overrides)
     meta = {"dataset": name, "epochs": epochs, "overrides": overrides or {}, "ks": list(ks),
-            "defaults": code_defaults()}
+            "defaults": code_defaults(name)}
     _check_same_experiment(out, meta, force)
     out.mkdir(parents=True, exist_ok=True)
     data_dir_s = str(Path(data_dir).resolve()) if data_dir else None

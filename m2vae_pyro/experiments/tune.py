@@ -1,0 +1,139 @@
+"""Grid search of M²VAE settings on validation cold items only — the paper's procedure for (α, β).
+
+``m2vae tune DATASET --grid alpha_dcl=1,10,100 --grid beta_co=0.01,0.1,0.5 --seeds 2 --out DIR`` trains M²VAE at
+every point of the grid on seeds 0..N-1 and ranks the points by their mean best validation HR@5 (the same
+early-stopping score the trainer uses). Test cold items are never scored here, so the choice cannot see them.
+
+Layout of ``OUT/``: ``experiment.json`` (dataset, grid, base overrides, epochs, code defaults — a different search
+in the same directory is refused, as in the experiment harness), ``cells/POINT/seedK.json`` (one per finished
+cell), ``tune.csv`` (one row per point × seed) and ``tune.md`` (points by mean validation HR@5, best first).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..atomic import atomic_write
+from ..config import Config
+from ..data.dataset import Dataset
+from ..data.errors import DataError
+from ..data.loaders import load_dataset
+from ..data.split import cold_start_split
+from ..inference.errors import Interrupted
+from ..m2vae import M2VAE
+from ..runs import write_json
+from .harness import _check_same_experiment, code_defaults
+from .models import Spec, m2vae_config
+
+Grid = dict[str, list[Any]]
+
+
+def grid_points(grid: Grid) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, in the order given (the last key varies fastest)."""
+    fields = {f for f in Config.__dataclass_fields__}
+    for key, values in grid.items():
+        if key not in fields:
+            raise DataError(None, f"--grid {key}: not a Config field")
+        if not values:
+            raise DataError(None, f"--grid {key}: no values")
+    keys = list(grid)
+    points = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
+    for point in points:
+        Config().replace(**point)  # a bad value (e.g. dcl=foo) is reported before any training
+    return points
+
+
+def point_label(point: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in point.items())
+
+
+def _cell_path(out: Path, point: dict[str, Any], seed: int) -> Path:
+    return out / "cells" / point_label(point).replace("/", "_") / f"seed{seed}.json"
+
+
+def run_tune(dataset: str | Dataset, data_dir: Path | None, out: Path, grid: Grid, seeds: int = 2,
+             epochs: int | None = None, overrides: dict[str, Any] | None = None, force: bool = False,
+             progress: bool = True) -> pd.DataFrame:
+    """Fit M²VAE at every grid point × seed not finished yet; return the points ranked by mean validation HR@5."""
+    from tqdm.auto import tqdm
+
+    points = grid_points(grid)
+    if seeds < 1:
+        raise DataError(None, f"--seeds must be ≥ 1, got {seeds}")
+    clash = set(grid) & set(overrides or {})
+    if clash:
+        raise DataError(None, f"{', '.join(sorted(clash))} given both in --grid and --set")
+    ds = dataset if isinstance(dataset, Dataset) else None
+    name = ds.name if ds is not None else dataset
+    meta = {"kind": "tune", "dataset": name, "grid": grid, "epochs": epochs, "overrides": overrides or {},
+            "defaults": code_defaults(name)}
+    _check_same_experiment(out, meta, force)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "experiment.json", meta | {"data_dir": str(Path(data_dir).resolve()) if data_dir else None})
+    if ds is None:
+        ds = load_dataset(name, data_dir, images=True, progress=progress)
+    cells = [(seed, point) for seed in range(seeds) for point in points]
+    todo = [(s, p) for s, p in cells if not _cell_path(out, p, s).is_file()]
+    splits: dict[tuple, Any] = {}
+    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), disable=not progress, unit="cell")
+    try:
+        for seed, point in todo:
+            bar.set_description(f"{point_label(point)} seed {seed}")
+            cfg = m2vae_config("m2vae", Spec(name, epochs, (overrides or {}) | point), seed)
+            key = (seed, cfg.cold_fraction, cfg.threshold)
+            if key not in splits:
+                splits[key] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
+            t0 = time.perf_counter()
+            history = M2VAE(ds, cfg, splits[key]).fit(progress=False)
+            cell = _cell_path(out, point, seed)
+            cell.parent.mkdir(parents=True, exist_ok=True)
+            write_json(cell, {"point": point, "seed": seed, "best_epoch": history.best_epoch,
+                              "val_hr@5": history.best_score, "seconds": time.perf_counter() - t0})
+            bar.update(1)
+    except KeyboardInterrupt:
+        raise Interrupted(f"tuning interrupted; finished cells are kept in {out / 'cells'}: "
+                          "run the same command again to resume") from None
+    finally:
+        bar.close()
+    return write_tune_results(out, points, seeds)
+
+
+def write_tune_results(out: Path, points: list[dict[str, Any]], seeds: int) -> pd.DataFrame:
+    rows = []
+    for point in points:
+        for seed in range(seeds):
+            cell = json.loads(_cell_path(out, point, seed).read_text())
+            rows.append({"point": point_label(point), **point, "seed": seed, "val_hr@5": cell["val_hr@5"],
+                         "best_epoch": cell["best_epoch"], "seconds": cell["seconds"]})
+    frame = pd.DataFrame(rows)
+    atomic_write(out / "tune.csv", lambda tmp: frame.to_csv(tmp, index=False))
+    text = tune_table(frame, seeds)
+    atomic_write(out / "tune.md", lambda tmp: tmp.write_text(text))
+    return frame
+
+
+def tune_table(frame: pd.DataFrame, seeds: int) -> str:
+    """Points by mean validation HR@5 over seeds, best first and bold; the per-seed scores beside."""
+    wide = frame.pivot(index="point", columns="seed", values="val_hr@5")
+    summary = pd.DataFrame({"mean": wide.mean(axis=1), "std": wide.std(axis=1, ddof=0)})
+    summary["seconds"] = frame.groupby("point")["seconds"].sum()
+    order = summary.sort_values("mean", ascending=False, kind="stable").index
+    seed_cols = [f"seed {s}" for s in range(seeds)]
+    lines = [f"validation HR@5 of the chosen epoch (mean over {seeds} seed(s)); test cold items not scored",
+             "", "| point | mean | std | " + " | ".join(seed_cols) + " | s |",
+             "|---|---|---|" + "---|" * len(seed_cols) + "---|"]
+    for rank, point in enumerate(order):
+        mean = f"{summary.loc[point, 'mean']:.4f}"
+        lines.append(f"| {point} | {f'**{mean}**' if rank == 0 else mean} | {summary.loc[point, 'std']:.4f} | "
+                     + " | ".join(f"{wide.loc[point, s]:.4f}" for s in range(seeds))
+                     + f" | {summary.loc[point, 'seconds']:.0f} |")
+    best = order[0]
+    sets = " ".join(f"--set {kv}" for kv in best.split(","))
+    lines += ["", f"best: `{sets}` (mean validation HR@5 {summary.loc[best, 'mean']:.4f})", ""]
+    return "\n".join(lines)
