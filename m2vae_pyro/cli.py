@@ -209,12 +209,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     from .experiments import ABLATIONS, DEFAULT_MODELS, run_experiment
+    from .experiments.harness import CellsPending
 
     default = DEFAULT_MODELS if args.kind == "experiment" else ABLATIONS
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(default)
-    run_experiment(args.dataset, args.data_dir, args.out, models, args.seeds, args.epochs,
-                   _parse_sets(args.set) or None, highlight="m2vae" if args.kind == "experiment" else "full",
-                   force=args.force)
+    try:
+        run_experiment(args.dataset, args.data_dir, args.out, models, args.seeds, args.epochs,
+                       _parse_sets(args.set) or None, highlight="m2vae" if args.kind == "experiment" else "full",
+                       force=args.force)
+    except CellsPending as exc:
+        print(f"this process is done: {exc}")
+        return 0
     print((args.out / "table.md").read_text())
     print(f"results written to {args.out / 'results.csv'} and {args.out / 'table.md'}")
     return 0
@@ -233,10 +238,15 @@ def _parse_grid(pairs: list[str]) -> dict:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    from .experiments.harness import CellsPending
     from .experiments.tune import run_tune
 
-    run_tune(args.dataset, args.data_dir, args.out, _parse_grid(args.grid), args.seeds, args.epochs,
-             _parse_sets(args.set) or None, force=args.force)
+    try:
+        run_tune(args.dataset, args.data_dir, args.out, _parse_grid(args.grid), args.seeds, args.epochs,
+                 _parse_sets(args.set) or None, force=args.force)
+    except CellsPending as exc:
+        print(f"this process is done: {exc}")
+        return 0
     print((args.out / "tune.md").read_text())
     print(f"results written to {args.out / 'tune.csv'} and {args.out / 'tune.md'}")
     return 0

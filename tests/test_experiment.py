@@ -172,3 +172,43 @@ def test_tune_ranks_grid_points_on_validation_only_and_resumes(tiny, tmp_path, m
         run_tune(tiny, None, tmp_path / "t3", {"d": [8]}, overrides=SMALL, progress=False)
     assert main(["tune", "ml-100k", "--out", str(tmp_path / "t4"), "--grid", "alpha_dcl"]) == 2
     assert "--grid 'alpha_dcl': expected KEY=V1,V2" in capsys.readouterr().err
+
+
+def test_a_cell_held_by_a_live_process_is_left_to_it_and_a_stale_claim_is_taken_over(tiny, tmp_path, monkeypatch,
+                                                                                      capsys):
+    """Two processes can share one experiment directory: a claimed cell is skipped, the tables wait for it."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from m2vae_pyro.experiments.claims import lock_path
+    from m2vae_pyro.experiments.harness import CellsPending
+
+    out = tmp_path / "exp"
+    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    held = _cell_path(out, "random", 0)
+    held.parent.mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock_path(held).write_text(json.dumps({"pid": other.pid, "host": socket.gethostname()}))
+        with pytest.raises(CellsPending, match=rf"1 cell\(s\) still running .*{other.pid}@"):
+            run_experiment(tiny, None, out, ["userpop", "random"], seeds=1, epochs=1, overrides=SMALL,
+                           progress=False)
+        assert not held.is_file() and lock_path(held).is_file()
+    finally:
+        other.kill()
+        other.wait()
+    # the holder is gone: its claim is stale and the cell runs here; no lock is left behind
+    frame = run_experiment(tiny, None, out, ["userpop", "random"], seeds=1, epochs=1, overrides=SMALL,
+                           progress=False)
+    assert set(frame["model"]) == {"userpop", "random"} and held.is_file()
+    assert not list((out / "cells").rglob("*.lock"))
+    assert os.path.isfile(out / "table.md")
+
+    def pending(*args, **kwargs):
+        raise CellsPending(2, ["123@host"])
+
+    monkeypatch.setattr("m2vae_pyro.experiments.run_experiment", pending)
+    assert main(["experiment", "ml-100k", "--out", str(tmp_path / "e2"), "--models", "userpop"]) == 0
+    assert "this process is done: 2 cell(s) still running in other process(es) (123@host)" in capsys.readouterr().out

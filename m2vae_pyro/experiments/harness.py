@@ -4,7 +4,9 @@ Layout of ``OUT/``: ``experiment.json`` (dataset, data dir, epochs, overrides, a
 ``cells/MODEL/seedK.json`` (one per
 finished cell: test metrics under both protocols, validation HR@5 of the chosen epoch, wall time), ``results.csv``
 (one row per model × seed × protocol) and ``table.md`` (mean ± std over seeds). A cell file is written atomically
-when its model is done, so an interrupted experiment resumes at the next unfinished (model, seed) cell.
+when its model is done, so an interrupted experiment resumes at the next unfinished (model, seed) cell. Several
+processes may run the same command on one directory (e.g. one per core): each cell is claimed by one of them
+(``claims.py``), and the one that finishes last writes the tables.
 """
 
 from __future__ import annotations
@@ -28,11 +30,21 @@ from ..inference.errors import Interrupted
 from ..inference.evaluate import PROTOCOLS, evaluate
 from ..inference.trainer import History
 from ..runs import write_json
+from .claims import claim, holders, release
 from .models import Spec, build_model, check_model_name, m2vae_config
 from .table import results_table
 
 DEFAULT_MODELS = ("m2vae", "userpop", "random", "cvae", "dropoutnet", "clcrec", "ccfcrec", "gorec")
 ABLATIONS = tuple(VARIANTS)
+
+
+class CellsPending(Exception):
+    """This process is done, but other processes still hold cells of the same experiment."""
+
+    def __init__(self, n: int, by: list[str]):
+        super().__init__(f"{n} cell(s) still running in other process(es) ({', '.join(by) or 'unknown'}); the "
+                         "process that finishes the last cell writes results.csv and table.md")
+        self.n, self.by = n, by
 
 
 def _cell_path(out: Path, model: str, seed: int) -> Path:
@@ -113,28 +125,35 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
     bar = tqdm(total=len(cells), initial=len(cells) - len(todo), disable=not progress, unit="cell")
     try:
         for seed, model in todo:
-            bar.set_description(f"{model} seed {seed}")
-            if seed not in splits:
-                cfg = m2vae_config("m2vae", spec, seed)
-                splits[seed] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
-            split = splits[seed]
-            t0 = time.perf_counter()
-            rec = build_model(model, ds, split, seed, spec)
-            info = rec.fit(progress=False)
-            if isinstance(info, History):
-                info = {"best_epoch": info.best_epoch, "best_val_hr@5": info.best_score}
-            with torch.inference_mode():
-                test = {p: evaluate(rec.score, ds, split, "test", ks, p) for p in PROTOCOLS}
             cell = _cell_path(out, model, seed)
-            cell.parent.mkdir(parents=True, exist_ok=True)
-            write_json(cell, {"model": model, "seed": seed, "info": info, "test": test,
-                                                       "seconds": time.perf_counter() - t0})
+            if cell.is_file() or not claim(cell):  # finished or running in another process
+                continue
+            try:
+                bar.set_description(f"{model} seed {seed}")
+                if seed not in splits:
+                    cfg = m2vae_config("m2vae", spec, seed)
+                    splits[seed] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
+                split = splits[seed]
+                t0 = time.perf_counter()
+                rec = build_model(model, ds, split, seed, spec)
+                info = rec.fit(progress=False)
+                if isinstance(info, History):
+                    info = {"best_epoch": info.best_epoch, "best_val_hr@5": info.best_score}
+                with torch.inference_mode():
+                    test = {p: evaluate(rec.score, ds, split, "test", ks, p) for p in PROTOCOLS}
+                write_json(cell, {"model": model, "seed": seed, "info": info, "test": test,
+                                  "seconds": time.perf_counter() - t0})
+            finally:
+                release(cell)
             bar.update(1)
     except KeyboardInterrupt:
         raise Interrupted(f"experiment interrupted; finished cells are kept in {out / 'cells'}: "
                           "run the same command again to resume") from None
     finally:
         bar.close()
+    pending = [_cell_path(out, m, s) for s, m in cells if not _cell_path(out, m, s).is_file()]
+    if pending:
+        raise CellsPending(len(pending), holders(pending))
     return write_results(out, models, seeds, ks, highlight)
 
 

@@ -28,7 +28,8 @@ from ..data.split import cold_start_split
 from ..inference.errors import Interrupted
 from ..m2vae import M2VAE
 from ..runs import write_json
-from .harness import _check_same_experiment, code_defaults
+from .claims import claim, holders, release
+from .harness import CellsPending, _check_same_experiment, code_defaults
 from .models import Spec, m2vae_config
 
 Grid = dict[str, list[Any]]
@@ -84,23 +85,30 @@ def run_tune(dataset: str | Dataset, data_dir: Path | None, out: Path, grid: Gri
     bar = tqdm(total=len(cells), initial=len(cells) - len(todo), disable=not progress, unit="cell")
     try:
         for seed, point in todo:
-            bar.set_description(f"{point_label(point)} seed {seed}")
-            cfg = m2vae_config("m2vae", Spec(name, epochs, (overrides or {}) | point), seed)
-            key = (seed, cfg.cold_fraction, cfg.threshold)
-            if key not in splits:
-                splits[key] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
-            t0 = time.perf_counter()
-            history = M2VAE(ds, cfg, splits[key]).fit(progress=False)
             cell = _cell_path(out, point, seed)
-            cell.parent.mkdir(parents=True, exist_ok=True)
-            write_json(cell, {"point": point, "seed": seed, "best_epoch": history.best_epoch,
-                              "val_hr@5": history.best_score, "seconds": time.perf_counter() - t0})
+            if cell.is_file() or not claim(cell):  # finished or running in another process
+                continue
+            try:
+                bar.set_description(f"{point_label(point)} seed {seed}")
+                cfg = m2vae_config("m2vae", Spec(name, epochs, (overrides or {}) | point), seed)
+                key = (seed, cfg.cold_fraction, cfg.threshold)
+                if key not in splits:
+                    splits[key] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
+                t0 = time.perf_counter()
+                history = M2VAE(ds, cfg, splits[key]).fit(progress=False)
+                write_json(cell, {"point": point, "seed": seed, "best_epoch": history.best_epoch,
+                                  "val_hr@5": history.best_score, "seconds": time.perf_counter() - t0})
+            finally:
+                release(cell)
             bar.update(1)
     except KeyboardInterrupt:
         raise Interrupted(f"tuning interrupted; finished cells are kept in {out / 'cells'}: "
                           "run the same command again to resume") from None
     finally:
         bar.close()
+    pending = [_cell_path(out, p, s) for s, p in cells if not _cell_path(out, p, s).is_file()]
+    if pending:
+        raise CellsPending(len(pending), holders(pending))
     return write_tune_results(out, points, seeds)
 
 
