@@ -209,7 +209,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     from .experiments import ABLATIONS, DEFAULT_MODELS, run_experiment
-    from .experiments.harness import CellsPending
+    from .experiments.cells import CellsPending
 
     default = DEFAULT_MODELS if args.kind == "experiment" else ABLATIONS
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(default)
@@ -238,7 +238,7 @@ def _parse_grid(pairs: list[str]) -> dict:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from .experiments.harness import CellsPending
+    from .experiments.cells import CellsPending
     from .experiments.tune import run_tune
 
     try:

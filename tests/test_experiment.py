@@ -182,8 +182,7 @@ def test_a_cell_held_by_a_live_process_is_left_to_it_and_a_stale_claim_is_taken_
     import subprocess
     import sys
 
-    from m2vae_pyro.experiments.claims import lock_path
-    from m2vae_pyro.experiments.harness import CellsPending
+    from m2vae_pyro.experiments.cells import CellsPending, lock_path
 
     out = tmp_path / "exp"
     run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)

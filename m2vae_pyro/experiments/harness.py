@@ -6,14 +6,14 @@ finished cell: test metrics under both protocols, validation HR@5 of the chosen 
 (one row per model × seed × protocol) and ``table.md`` (mean ± std over seeds). A cell file is written atomically
 when its model is done, so an interrupted experiment resumes at the next unfinished (model, seed) cell. Several
 processes may run the same command on one directory (e.g. one per core): each cell is claimed by one of them
-(``claims.py``), and the one that finishes last writes the tables.
+(``cells.py``), and the one that finishes last writes the tables.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +26,15 @@ from ..data.dataset import Dataset
 from ..data.errors import DataError
 from ..data.loaders import load_dataset
 from ..data.split import cold_start_split
-from ..inference.errors import Interrupted
 from ..inference.evaluate import PROTOCOLS, evaluate
 from ..inference.trainer import History
 from ..runs import write_json
-from .claims import claim, holders, release
+from .cells import run_cells
 from .models import Spec, build_model, check_model_name, m2vae_config
 from .table import results_table
 
 DEFAULT_MODELS = ("m2vae", "userpop", "random", "cvae", "dropoutnet", "clcrec", "ccfcrec", "gorec")
 ABLATIONS = tuple(VARIANTS)
-
-
-class CellsPending(Exception):
-    """This process is done, but other processes still hold cells of the same experiment."""
-
-    def __init__(self, n: int, by: list[str]):
-        super().__init__(f"{n} cell(s) still running in other process(es) ({', '.join(by) or 'unknown'}); the "
-                         "process that finishes the last cell writes results.csv and table.md")
-        self.n, self.by = n, by
 
 
 def _cell_path(out: Path, model: str, seed: int) -> Path:
@@ -94,6 +84,17 @@ def code_defaults(dataset: str) -> dict[str, dict[str, Any]]:
     return {"m2vae": Config().replace(**preset_for(dataset)).to_dict(), "baselines": asdict(Settings())}
 
 
+def open_experiment(out: Path, dataset: str | Dataset, data_dir: Path | None, meta: dict[str, Any], force: bool,
+                    progress: bool) -> Dataset:
+    """Check that ``out`` is empty or holds this same experiment, record ``meta`` there, and load the dataset."""
+    _check_same_experiment(out, meta, force)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "experiment.json", meta | {"data_dir": str(Path(data_dir).resolve()) if data_dir else None})
+    if isinstance(dataset, Dataset):
+        return dataset
+    return load_dataset(dataset, data_dir, images=True, progress=progress)
+
+
 def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, models: Sequence[str] = DEFAULT_MODELS,
                    seeds: int = 5, epochs: int | None = None, overrides: dict[str, Any] | None = None,
                    ks: tuple[int, ...] = (5, 10, 20), highlight: str = "m2vae", force: bool = False,
@@ -102,58 +103,32 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
 
     ``dataset`` is a name for :func:`load_dataset` (with image features), or a loaded :class:`Dataset`.
     """
-    from tqdm.auto import tqdm
-
     for name in models:
         check_model_name(name)
     if seeds < 1:
         raise DataError(None, f"--seeds must be ≥ 1, got {seeds}")
-    ds = dataset if isinstance(dataset, Dataset) else None
-    name = ds.name if ds is not None else dataset
+    name = dataset.name if isinstance(dataset, Dataset) else dataset
     spec = Spec(name, epochs, overrides)
     meta = {"dataset": name, "epochs": epochs, "overrides": overrides or {}, "ks": list(ks),
             "defaults": code_defaults(name)}
-    _check_same_experiment(out, meta, force)
-    out.mkdir(parents=True, exist_ok=True)
-    data_dir_s = str(Path(data_dir).resolve()) if data_dir else None
-    write_json(out / "experiment.json", meta | {"data_dir": data_dir_s})
-    if ds is None:
-        ds = load_dataset(name, data_dir, images=True, progress=progress)
-    cells = [(seed, model) for seed in range(seeds) for model in models]
-    todo = [(s, m) for s, m in cells if not _cell_path(out, m, s).is_file()]
+    ds = open_experiment(out, dataset, data_dir, meta, force, progress)
     splits: dict[int, Any] = {}
-    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), disable=not progress, unit="cell")
-    try:
-        for seed, model in todo:
-            cell = _cell_path(out, model, seed)
-            if cell.is_file() or not claim(cell):  # finished or running in another process
-                continue
-            try:
-                bar.set_description(f"{model} seed {seed}")
-                if seed not in splits:
-                    cfg = m2vae_config("m2vae", spec, seed)
-                    splits[seed] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
-                split = splits[seed]
-                t0 = time.perf_counter()
-                rec = build_model(model, ds, split, seed, spec)
-                info = rec.fit(progress=False)
-                if isinstance(info, History):
-                    info = {"best_epoch": info.best_epoch, "best_val_hr@5": info.best_score}
-                with torch.inference_mode():
-                    test = {p: evaluate(rec.score, ds, split, "test", ks, p) for p in PROTOCOLS}
-                write_json(cell, {"model": model, "seed": seed, "info": info, "test": test,
-                                  "seconds": time.perf_counter() - t0})
-            finally:
-                release(cell)
-            bar.update(1)
-    except KeyboardInterrupt:
-        raise Interrupted(f"experiment interrupted; finished cells are kept in {out / 'cells'}: "
-                          "run the same command again to resume") from None
-    finally:
-        bar.close()
-    pending = [_cell_path(out, m, s) for s, m in cells if not _cell_path(out, m, s).is_file()]
-    if pending:
-        raise CellsPending(len(pending), holders(pending))
+
+    def cell(seed: int, model: str) -> dict[str, Any]:
+        if seed not in splits:
+            cfg = m2vae_config("m2vae", spec, seed)
+            splits[seed] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
+        split = splits[seed]
+        rec = build_model(model, ds, split, seed, spec)
+        info = rec.fit(progress=False)
+        if isinstance(info, History):
+            info = {"best_epoch": info.best_epoch, "best_val_hr@5": info.best_score}
+        with torch.inference_mode():
+            test = {p: evaluate(rec.score, ds, split, "test", ks, p) for p in PROTOCOLS}
+        return {"model": model, "seed": seed, "info": info, "test": test}
+
+    run_cells(out, [(_cell_path(out, m, s), f"{m} seed {s}", partial(cell, s, m))
+                    for s in range(seeds) for m in models], "experiment", progress)
     return write_results(out, models, seeds, ks, highlight)
 
 

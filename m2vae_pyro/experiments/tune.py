@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,10 @@ from ..atomic import atomic_write
 from ..config import Config
 from ..data.dataset import Dataset
 from ..data.errors import DataError
-from ..data.loaders import load_dataset
 from ..data.split import cold_start_split
-from ..inference.errors import Interrupted
 from ..m2vae import M2VAE
-from ..runs import write_json
-from .claims import claim, holders, release
-from .harness import CellsPending, _check_same_experiment, code_defaults
+from .cells import run_cells
+from .harness import code_defaults, open_experiment
 from .models import Spec, m2vae_config
 
 Grid = dict[str, list[Any]]
@@ -62,53 +59,28 @@ def run_tune(dataset: str | Dataset, data_dir: Path | None, out: Path, grid: Gri
              epochs: int | None = None, overrides: dict[str, Any] | None = None, force: bool = False,
              progress: bool = True) -> pd.DataFrame:
     """Fit M²VAE at every grid point × seed not finished yet; return the points ranked by mean validation HR@5."""
-    from tqdm.auto import tqdm
-
     points = grid_points(grid)
     if seeds < 1:
         raise DataError(None, f"--seeds must be ≥ 1, got {seeds}")
     clash = set(grid) & set(overrides or {})
     if clash:
         raise DataError(None, f"{', '.join(sorted(clash))} given both in --grid and --set")
-    ds = dataset if isinstance(dataset, Dataset) else None
-    name = ds.name if ds is not None else dataset
+    name = dataset.name if isinstance(dataset, Dataset) else dataset
     meta = {"kind": "tune", "dataset": name, "grid": grid, "epochs": epochs, "overrides": overrides or {},
             "defaults": code_defaults(name)}
-    _check_same_experiment(out, meta, force)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "experiment.json", meta | {"data_dir": str(Path(data_dir).resolve()) if data_dir else None})
-    if ds is None:
-        ds = load_dataset(name, data_dir, images=True, progress=progress)
-    cells = [(seed, point) for seed in range(seeds) for point in points]
-    todo = [(s, p) for s, p in cells if not _cell_path(out, p, s).is_file()]
+    ds = open_experiment(out, dataset, data_dir, meta, force, progress)
     splits: dict[tuple, Any] = {}
-    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), disable=not progress, unit="cell")
-    try:
-        for seed, point in todo:
-            cell = _cell_path(out, point, seed)
-            if cell.is_file() or not claim(cell):  # finished or running in another process
-                continue
-            try:
-                bar.set_description(f"{point_label(point)} seed {seed}")
-                cfg = m2vae_config("m2vae", Spec(name, epochs, (overrides or {}) | point), seed)
-                key = (seed, cfg.cold_fraction, cfg.threshold)
-                if key not in splits:
-                    splits[key] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
-                t0 = time.perf_counter()
-                history = M2VAE(ds, cfg, splits[key]).fit(progress=False)
-                write_json(cell, {"point": point, "seed": seed, "best_epoch": history.best_epoch,
-                                  "val_hr@5": history.best_score, "seconds": time.perf_counter() - t0})
-            finally:
-                release(cell)
-            bar.update(1)
-    except KeyboardInterrupt:
-        raise Interrupted(f"tuning interrupted; finished cells are kept in {out / 'cells'}: "
-                          "run the same command again to resume") from None
-    finally:
-        bar.close()
-    pending = [_cell_path(out, p, s) for s, p in cells if not _cell_path(out, p, s).is_file()]
-    if pending:
-        raise CellsPending(len(pending), holders(pending))
+
+    def cell(seed: int, point: dict[str, Any]) -> dict[str, Any]:
+        cfg = m2vae_config("m2vae", Spec(name, epochs, (overrides or {}) | point), seed)
+        key = (seed, cfg.cold_fraction, cfg.threshold)
+        if key not in splits:
+            splits[key] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
+        history = M2VAE(ds, cfg, splits[key]).fit(progress=False)
+        return {"point": point, "seed": seed, "best_epoch": history.best_epoch, "val_hr@5": history.best_score}
+
+    run_cells(out, [(_cell_path(out, p, s), f"{point_label(p)} seed {s}", partial(cell, s, p))
+                    for s in range(seeds) for p in points], "tuning", progress)
     return write_tune_results(out, points, seeds)
 
 

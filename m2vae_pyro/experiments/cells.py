@@ -1,4 +1,5 @@
-"""Claims on experiment cells, so that several processes can work through one experiment directory.
+"""The cells of an experiment directory: one result file per cell, and claims so that several processes can work
+through one directory.
 
 A process runs a cell only after creating ``seedK.lock`` beside the cell's result file with ``O_EXCL`` (atomic
 on a local file system); the lock names the process (pid, host) and is removed when the cell is written or the
@@ -11,7 +12,58 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from ..inference.errors import Interrupted
+from ..runs import write_json
+
+
+class CellsPending(Exception):
+    """This process is done, but other processes still hold cells of the same experiment."""
+
+    def __init__(self, n: int, by: list[str]):
+        super().__init__(f"{n} cell(s) still running in other process(es) ({', '.join(by) or 'unknown'}); the "
+                         "process that finishes the last cell writes the tables")
+        self.n, self.by = n, by
+
+
+Cell = tuple[Path, str, Callable[[], dict[str, Any]]]  # result file, progress label, the work
+
+
+def run_cells(out: Path, cells: list[Cell], what: str, progress: bool = True) -> None:
+    """Run every cell whose result file is missing and that no other process holds; write ``work()``'s dict
+    (plus ``seconds``) atomically as its result.
+
+    Raises :class:`CellsPending` when other processes still hold cells, :class:`Interrupted` on Ctrl-C (finished
+    cells are kept, so the same command resumes).
+    """
+    from tqdm.auto import tqdm
+
+    todo = [c for c in cells if not c[0].is_file()]
+    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), disable=not progress, unit="cell")
+    try:
+        for path, label, work in todo:
+            if path.is_file() or not claim(path):  # finished meanwhile, or running in another process
+                continue
+            try:
+                bar.set_description(label)
+                t0 = time.perf_counter()
+                result = work()
+                write_json(path, result | {"seconds": time.perf_counter() - t0})
+            finally:
+                release(path)
+            bar.update(1)
+    except KeyboardInterrupt:
+        raise Interrupted(f"{what} interrupted; finished cells are kept in {out / 'cells'}: "
+                          "run the same command again to resume") from None
+    finally:
+        bar.close()
+    pending = [path for path, _, _ in cells if not path.is_file()]
+    if pending:
+        raise CellsPending(len(pending), holders(pending))
 
 
 def lock_path(cell: Path) -> Path:
