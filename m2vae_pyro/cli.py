@@ -207,22 +207,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_experiment(args: argparse.Namespace) -> int:
-    from .experiments import ABLATIONS, DEFAULT_MODELS, run_experiment
+def _run_and_show(run, out: Path, csv: str, table: str) -> int:
+    """Run an experiment-like command and print its table — or, when other processes sharing ``out`` still hold
+    cells, say so (they will write the table)."""
     from .experiments.cells import CellsPending
 
-    default = DEFAULT_MODELS if args.kind == "experiment" else ABLATIONS
-    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(default)
     try:
-        run_experiment(args.dataset, args.data_dir, args.out, models, args.seeds, args.epochs,
-                       _parse_sets(args.set) or None, highlight="m2vae" if args.kind == "experiment" else "full",
-                       force=args.force)
+        run()
     except CellsPending as exc:
         print(f"this process is done: {exc}")
         return 0
-    print((args.out / "table.md").read_text())
-    print(f"results written to {args.out / 'results.csv'} and {args.out / 'table.md'}")
+    print((out / table).read_text())
+    print(f"results written to {out / csv} and {out / table}")
     return 0
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from .experiments import ABLATIONS, DEFAULT_MODELS, run_experiment
+
+    default = DEFAULT_MODELS if args.kind == "experiment" else ABLATIONS
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(default)
+    return _run_and_show(lambda: run_experiment(
+        args.dataset, args.data_dir, args.out, models, args.seeds, args.epochs, _parse_sets(args.set) or None,
+        highlight="m2vae" if args.kind == "experiment" else "full", force=args.force),
+        args.out, "results.csv", "table.md")
 
 
 def _parse_grid(pairs: list[str]) -> dict:
@@ -238,18 +246,11 @@ def _parse_grid(pairs: list[str]) -> dict:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from .experiments.cells import CellsPending
     from .experiments.tune import run_tune
 
-    try:
-        run_tune(args.dataset, args.data_dir, args.out, _parse_grid(args.grid), args.seeds, args.epochs,
-                 _parse_sets(args.set) or None, force=args.force)
-    except CellsPending as exc:
-        print(f"this process is done: {exc}")
-        return 0
-    print((args.out / "tune.md").read_text())
-    print(f"results written to {args.out / 'tune.csv'} and {args.out / 'tune.md'}")
-    return 0
+    return _run_and_show(lambda: run_tune(
+        args.dataset, args.data_dir, args.out, _parse_grid(args.grid), args.seeds, args.epochs,
+        _parse_sets(args.set) or None, force=args.force), args.out, "tune.csv", "tune.md")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

@@ -34,9 +34,8 @@ Grid = dict[str, list[Any]]
 
 def grid_points(grid: Grid) -> list[dict[str, Any]]:
     """Every combination of the grid's values, in the order given (the last key varies fastest)."""
-    fields = {f for f in Config.__dataclass_fields__}
     for key, values in grid.items():
-        if key not in fields:
+        if key not in Config.__dataclass_fields__:
             raise DataError(None, f"--grid {key}: not a Config field")
         if not values:
             raise DataError(None, f"--grid {key}: no values")
