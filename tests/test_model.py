@@ -120,6 +120,20 @@ def test_chunked_scores_equal_naive_per_pair_loop(variant, image):
         assert torch.allclose((e * nets.user_emb(users[:3])[:, None]).sum(-1), naive[:3, :4], atol=1e-5)
 
 
+def test_scores_do_not_depend_on_the_tiling(monkeypatch):
+    from m2vae_pyro.inference import scoring
+
+    ds = tiny_dataset()
+    _, nets, model, _, _ = build(ds)
+    nets.eval()
+    users, items = torch.arange(12), torch.arange(ds.n_items)
+    one_by_one = score_pairs(nets, model.prior, users, items, memory_mb=0)
+    # five users per tile: blocks of 12 split into tiles 5 + 5 + 2, the last one a partial buffer
+    monkeypatch.setattr(scoring, "TILE_BYTES", 4 * nets.decoder.z_in.out_features * ds.n_items * 5)
+    tiled = score_pairs(nets, model.prior, users, items, memory_mb=64)
+    assert torch.allclose(tiled, one_by_one, atol=1e-6)
+
+
 def test_per_user_gates_differ_between_users():
     ds = tiny_dataset()
     _, nets, _, _, _ = build(ds)

@@ -14,38 +14,57 @@ from ..models.priors import Prior
 from ..nn.networks import M2VAENetworks
 
 
+# The per-pair pass (first-layer mixture, activation, output dot) runs on a tile this size so that its buffer
+# stays in cache across the K + 3 in-place sweeps: ~2.5× faster than one memory-sized buffer (RESULTS.md).
+TILE_BYTES = 4 * 2**20
+# Per-pair floats held outside the tile (gate logits, gates, mixture weights, output): sizes the user blocks.
+_PAIR_FLOATS = 16
+
+
 @torch.inference_mode()
 def score_pairs(nets: M2VAENetworks, prior: Prior, users: torch.Tensor, items: torch.Tensor,
                 memory_mb: int = 64) -> torch.Tensor:
     """``[U, I]`` scores ``e_new(i | u) · e_u`` at the conditional-prior mean (Eq. 19, 22).
 
-    Users are processed in chunks whose ``[users, items, hidden]`` buffer fits ``memory_mb``; the buffer is
-    allocated once and reused, and every per-pair step is an in-place op on it or one batched matrix product.
+    Users go in blocks whose gates and mixture weights fit ``memory_mb``; within a block the per-pair pass runs
+    on cache-sized tiles of users with one reused buffer, every step an in-place op over it.
     """
     dec = nets.decoder
     views = nets.views(items)
     user_emb = nets.user_emb(users)
-    hidden = dec.z_in.out_features
-    base = dec.content_term(views.raw) + dec.z_in.bias  # [I, h]: per-item part of the first layer
-    rows = max(1, min(len(users), int(memory_mb * 2**20 // (4 * hidden * max(len(items), 1)))))
-    buffer = torch.empty(rows, len(items), hidden, device=base.device)
-    out = torch.empty(len(users), len(items), device=base.device)
+    n_users, n_items, hidden = len(users), max(len(items), 1), dec.z_in.out_features
+    # tanh(x) = 2σ(2x) − 1, and σ runs ~6× faster than tanh on CPU: the factor 2 goes into the per-item terms
+    # and the affine 2s − 1 into the folded output layer, so the per-pair pass is one σ instead of one tanh.
+    via_sigmoid = isinstance(dec.act, torch.nn.Tanh)
+    scale = 2.0 if via_sigmoid else 1.0
+    base = scale * (dec.content_term(views.raw) + dec.z_in.bias)  # [I, h]: per-item part of the first layer
+    budget = memory_mb * 2**20
+    block = max(1, min(n_users, budget // (4 * _PAIR_FLOATS * n_items)))
+    tile = max(1, min(block, min(TILE_BYTES, budget) // (4 * hidden * n_items)))
+    buffer = torch.empty(tile, len(items), hidden, device=base.device)
+    out = torch.empty(n_users, len(items), device=base.device)
     proj = None
-    for lo in range(0, len(users), rows):
-        u = user_emb[lo : lo + rows]
-        weights, vectors = prior.mean_terms(nets, views, u)  # [K, U, I], [K, I, d]
+    for lo in range(0, n_users, block):
+        u_block = user_emb[lo : lo + block]
+        weights, vectors = prior.mean_terms(nets, views, u_block)  # [K, U, I], [K, I, d]
         if proj is None:
-            proj = vectors @ dec.z_in.weight.T  # [K, I, h]: W_z x_k per item, the same for every chunk
-        pre = buffer[: len(u)]
-        pre.copy_(base.expand_as(pre))
-        for k in range(len(weights)):  # W₁[E z; a; c] + b₁ = base + Σ_k w_k(u, i) W_z x_k(i)
-            pre.addcmul_(weights[k].unsqueeze(-1), proj[k].unsqueeze(0))
-        if isinstance(dec.act, torch.nn.Tanh):
-            torch.tanh_(pre)
-        else:
-            pre.copy_(dec.act(pre))
-        user_out = (u @ dec.out.weight).unsqueeze(-1)  # [U, h, 1]: W₂ᵀ e_u
-        out[lo : lo + len(u)] = torch.bmm(pre, user_out).squeeze(-1) + (u @ dec.out.bias)[:, None]
+            proj = scale * (vectors @ dec.z_in.weight.T)  # [K, I, h]: W_z x_k per item, the same for every block
+        w_out = u_block @ dec.out.weight  # [U, h]: W₂ᵀ e_u
+        bias = u_block @ dec.out.bias
+        if via_sigmoid:
+            bias = bias - w_out.sum(-1)
+            w_out = 2.0 * w_out
+        for t in range(0, len(u_block), tile):
+            pre = buffer[: min(tile, len(u_block) - t)]
+            pre.copy_(base.expand_as(pre))
+            for k in range(len(weights)):  # W₁[E z; a; c] + b₁ = base + Σ_k w_k(u, i) W_z x_k(i)
+                pre.addcmul_(weights[k, t : t + len(pre)].unsqueeze(-1), proj[k].unsqueeze(0))
+            if via_sigmoid:
+                torch.sigmoid_(pre)
+            else:
+                pre.copy_(dec.act(pre))
+            rows = slice(lo + t, lo + t + len(pre))
+            out[rows] = pre.mul_(w_out[t : t + len(pre)].unsqueeze(1)).sum(-1) + bias[t : t + len(pre), None]
     return out
 
 
