@@ -13,7 +13,6 @@ import torch
 from ..models.priors import Prior
 from ..nn.networks import M2VAENetworks
 
-
 # The per-pair pass (first-layer mixture, activation, output dot) runs on a tile this size so that its buffer
 # stays in cache across the K + 3 in-place sweeps: ~2.5× faster than one memory-sized buffer (RESULTS.md).
 TILE_BYTES = 4 * 2**20
