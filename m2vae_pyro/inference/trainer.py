@@ -81,7 +81,8 @@ class Trainer:
             # by a given variant (e.g. the weighted-PoE weights under the MoE fusion).
             self.loss_fn = torch.nn.parallel.DistributedDataParallel(self.elbo, find_unused_parameters=True)
             pyro.set_rng_seed(cfg.seed + self.rank)  # different guide noise per rank
-        self.optim = torch.optim.Adam(self.elbo.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # fused: one kernel over all parameters instead of ~10 passes each over the dense embedding tables
+        self.optim = torch.optim.Adam(self.elbo.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
         self.history = History()
         self.epoch = self.batch = self.step = self.stale = 0
         self._sums: dict[str, float] = {}
