@@ -95,6 +95,27 @@ def test_resume_after_a_change_of_code_defaults_is_refused(tiny, tmp_path, monke
     run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
 
 
+def test_a_change_of_m2vae_settings_discards_only_m2vae_cells_when_forced(tiny, tmp_path):
+    out = tmp_path / "exp"
+    models = ["m2vae", "w/o-dcl", "userpop"]
+    run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=SMALL, progress=False)
+    kept, redone = _cell_path(out, "userpop", 0), _cell_path(out, "m2vae", 0)
+    stamp, old_m2vae = kept.stat().st_mtime_ns, redone.stat().st_mtime_ns
+    tuned = SMALL | {"beta_co": 0.01}
+    with pytest.raises(DataError, match=r"beta_co.*--force to discard its M²VAE cells \(the baselines' cells"):
+        run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=tuned, progress=False)
+    assert redone.stat().st_mtime_ns == old_m2vae  # refused: nothing discarded
+    run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=tuned, force=True, progress=False)
+    assert kept.stat().st_mtime_ns == stamp  # the baseline's cell was reused
+    assert redone.stat().st_mtime_ns != old_m2vae and _cell_path(out, "w/o-dcl", 0).is_file()
+    # a setting the baselines share (their negatives) invalidates every cell
+    shared = tuned | {"c_n": 3}
+    with pytest.raises(DataError, match=r"--force to discard its cells$"):
+        run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=shared, progress=False)
+    run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=shared, force=True, progress=False)
+    assert kept.stat().st_mtime_ns != stamp
+
+
 def test_same_split_for_every_model_of_a_seed(tiny, tmp_path):
     out = tmp_path / "exp"
     run_experiment(tiny, None, out, ["userpop", "random"], seeds=1, epochs=1, overrides=SMALL, progress=False)

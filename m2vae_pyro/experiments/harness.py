@@ -41,8 +41,31 @@ def _cell_path(out: Path, model: str, seed: int) -> Path:
     return out / "cells" / model.replace("/", "_").replace(":", "-") / f"seed{seed}.json"
 
 
+# Fields of M²VAE's config that the baselines' cells read too (the split and the triples all models share).
+_SHARED_FIELDS = frozenset({"c_p", "c_n", "batch_size", "patience", "cold_fraction", "threshold"})
+
+
+def _changed_m2vae_fields(old: dict, meta: dict) -> set[str] | None:
+    """The M²VAE config fields that differ between two experiment records, or ``None`` when anything else does
+    (dataset, epochs, ks, the baselines' defaults): then every cell is affected."""
+    if any(old.get(k) != meta[k] for k in meta if k not in ("defaults", "overrides")):
+        return None
+    old_defaults, new_defaults = old.get("defaults", {}), meta["defaults"]
+    if old_defaults.get("baselines") != new_defaults["baselines"]:
+        return None
+    fields = set()
+    for before, after in ((old_defaults.get("m2vae", {}), new_defaults["m2vae"]),
+                          (old.get("overrides", {}), meta["overrides"])):
+        fields |= {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}
+    return fields
+
+
 def _check_same_experiment(out: Path, meta: dict, force: bool) -> None:
-    """An existing experiment directory is resumed only with the same dataset and settings."""
+    """An existing experiment directory is resumed only with the same dataset and settings.
+
+    When only M²VAE's own settings changed (e.g. a tuned (α, β)), ``force`` discards the cells of M²VAE, its
+    variants and priors, and keeps the baselines' cells, which did not depend on them.
+    """
     path = out / "experiment.json"
     if not path.is_file():
         if out.exists() and any(out.iterdir()) and not force:
@@ -54,14 +77,23 @@ def _check_same_experiment(out: Path, meta: dict, force: bool) -> None:
     # table. Directories written before defaults were recorded are taken as they are.
     keys = [k for k in meta if k != "defaults" or k in old]
     changed = [k for k in keys if old.get(k) != meta[k]]
-    if changed and not force:
+    if not changed:
+        return
+    fields = _changed_m2vae_fields(old, meta) if "defaults" in old else None
+    m2vae_only = fields is not None and not fields & _SHARED_FIELDS
+    if not force:
+        what = "its M²VAE cells (the baselines' cells stay valid and are kept)" if m2vae_only else "its cells"
         raise DataError(path, "this directory holds a different experiment (" + ", ".join(
             _describe(k, old.get(k), meta[k]) for k in changed) + "); choose another --out or "
-            "pass --force to discard its cells")
-    if changed:
-        import shutil
+            f"pass --force to discard {what}")
+    import shutil
 
-        shutil.rmtree(out / "cells", ignore_errors=True)
+    from ..baselines import BASELINES
+
+    cells = out / "cells"
+    for model_dir in sorted(cells.iterdir()) if cells.is_dir() else []:
+        if not (m2vae_only and model_dir.name in BASELINES):
+            shutil.rmtree(model_dir, ignore_errors=True)
 
 
 def _describe(key: str, here: Any, asked: Any) -> str:
