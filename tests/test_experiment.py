@@ -116,6 +116,25 @@ def test_a_change_of_m2vae_settings_discards_only_m2vae_cells_when_forced(tiny, 
     assert kept.stat().st_mtime_ns != stamp
 
 
+def test_cell_names_win_over_experiment_overrides():
+    from m2vae_pyro.experiments.models import Spec, m2vae_config
+
+    spec = Spec("ml-100k", overrides={"alpha_dcl": 3.0, "beta_co": 0.2, "prior": "standard"})
+    assert (m2vae_config("m2vae", spec, 0).alpha_dcl, m2vae_config("m2vae", spec, 0).prior) == (3.0, "standard")
+    ablated = m2vae_config("w/o-dcl", spec, 0)
+    assert (ablated.alpha_dcl, ablated.beta_co, ablated.variant) == (0.0, 0.2, "w/o-dcl")
+    assert m2vae_config("w/o-co-cl", spec, 0).beta_co == 0.0
+    assert m2vae_config("prior:vamp", spec, 1).prior == "vamp"
+
+
+def test_tune_grid_over_the_prior(tiny, tmp_path):
+    from m2vae_pyro.experiments.tune import run_tune
+
+    frame = run_tune(tiny, None, tmp_path / "t", {"prior": ["moe", "standard"]}, seeds=1, epochs=1,
+                     overrides=SMALL, progress=False)
+    assert len(frame) == 2
+
+
 def test_same_split_for_every_model_of_a_seed(tiny, tmp_path):
     out = tmp_path / "exp"
     run_experiment(tiny, None, out, ["userpop", "random"], seeds=1, epochs=1, overrides=SMALL, progress=False)

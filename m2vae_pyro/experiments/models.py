@@ -40,13 +40,17 @@ def check_model_name(name: str) -> None:
 
 
 def m2vae_config(name: str, spec: Spec, seed: int):
-    variant, prior = "full", None
+    """The config of an M²VAE cell: preset ← the experiment's overrides ← the variant or prior its name asks for.
+
+    The name wins over the overrides: under ``--set alpha_dcl=1`` the ``w/o-dcl`` cell still has α = 0.
+    """
+    overrides = dict(spec.overrides or {})
+    if name.startswith("prior:"):
+        overrides["prior"] = name.split(":", 1)[1]
+    cfg = load_config(spec.dataset, None, "full", seed=seed, epochs=spec.epochs, **overrides)
     if name in VARIANTS:
-        variant = name
-    elif name.startswith("prior:"):
-        prior = name.split(":", 1)[1]
-    return load_config(spec.dataset, None, variant, seed=seed, epochs=spec.epochs, prior=prior,
-                       **(spec.overrides or {}))
+        cfg = cfg.replace(**VARIANTS[name], variant=name)
+    return cfg
 
 
 def build_model(name: str, ds: Dataset, split: ColdStartSplit, seed: int, spec: Spec) -> Recommender:
