@@ -54,16 +54,16 @@ def score_pairs(nets: M2VAENetworks, prior: Prior, users: torch.Tensor, items: t
             bias = bias - w_out.sum(-1)
             w_out = 2.0 * w_out
         for t in range(0, len(u_block), tile):
-            pre = buffer[: min(tile, len(u_block) - t)]
+            n = min(tile, len(u_block) - t)
+            pre = buffer[:n]
             pre.copy_(base.expand_as(pre))
             for k in range(len(weights)):  # W₁[E z; a; c] + b₁ = base + Σ_k w_k(u, i) W_z x_k(i)
-                pre.addcmul_(weights[k, t : t + len(pre)].unsqueeze(-1), proj[k].unsqueeze(0))
+                pre.addcmul_(weights[k, t : t + n].unsqueeze(-1), proj[k].unsqueeze(0))
             if via_sigmoid:
                 torch.sigmoid_(pre)
             else:
                 pre.copy_(dec.act(pre))
-            rows = slice(lo + t, lo + t + len(pre))
-            out[rows] = pre.mul_(w_out[t : t + len(pre)].unsqueeze(1)).sum(-1) + bias[t : t + len(pre), None]
+            out[lo + t : lo + t + n] = pre.mul_(w_out[t : t + n].unsqueeze(1)).sum(-1) + bias[t : t + n, None]
     return out
 
 
