@@ -101,7 +101,8 @@ def test_config_toml_and_overrides(tmp_path, capsys):
         (0.005, "pairwise", (5, 10), 0.0, 5, 20, 2)
     assert load_config("ml-latest-small").alpha_dcl == 10.0 and load_config("ml-100k").c_n == 40
     tuned = load_config("ml-100k")  # the grid-search result (config.TUNED) over the family preset
-    assert (tuned.alpha_dcl, tuned.beta_co, tuned.c_p) == (1.0, 0.01, 10)
+    assert (tuned.alpha_dcl, tuned.beta_co, tuned.sigma_obs, tuned.c_p) == (1.0, 0.01, 16.0, 10)
+    assert load_config("ml-latest-small").sigma_obs is None  # a tuned σ stays with its dataset
     assert load_config("ml-100k", alpha_dcl=5.0).alpha_dcl == 5.0  # explicit overrides still win
     toml.write_text("nonsense_field = 1\n")
     assert main(["train", "ml-100k", "--out", str(tmp_path / "r"), "--config", str(toml)]) == 2
