@@ -124,6 +124,11 @@ def preset_for(dataset: str) -> dict[str, Any]:
     return family | TUNED.get(dataset, {})
 
 
+def with_variant(cfg: Config, variant: str) -> Config:
+    """``cfg`` turned into the Table-4 variant ``variant`` (a name in :data:`VARIANTS`)."""
+    return cfg.replace(**VARIANTS[variant], variant=variant)
+
+
 def load_config(dataset: str, path: Path | None = None, variant: str = "full", **overrides: Any) -> Config:
     """Defaults ← dataset preset ← TOML file ← variant ← explicit overrides (``None`` values ignored)."""
     if variant not in VARIANTS:
@@ -142,5 +147,5 @@ def load_config(dataset: str, path: Path | None = None, variant: str = "full", *
             cfg = cfg.replace(**table)
         except DataError as exc:
             raise DataError(path, exc.message) from None
-    cfg = cfg.replace(**VARIANTS[variant], variant=variant)
+    cfg = with_variant(cfg, variant)
     return cfg.replace(**{k: v for k, v in overrides.items() if v is not None})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..baselines import BASELINES, Recommender, Settings
-from ..config import VARIANTS, load_config
+from ..config import VARIANTS, load_config, with_variant
 from ..data.dataset import Dataset
 from ..data.errors import DataError
 from ..data.split import ColdStartSplit
@@ -49,7 +49,7 @@ def m2vae_config(name: str, spec: Spec, seed: int):
         overrides["prior"] = name.split(":", 1)[1]
     cfg = load_config(spec.dataset, None, "full", seed=seed, epochs=spec.epochs, **overrides)
     if name in VARIANTS:
-        cfg = cfg.replace(**VARIANTS[name], variant=name)
+        cfg = with_variant(cfg, name)
     return cfg
 
 
