@@ -17,6 +17,8 @@ class Config:
     d: int = 128
     decoder_hidden: int = 256
     view_gate_hidden: int = 16
+    # Eq. 19 feeds [z; a_i; c_i] to the decoder; False feeds z alone, so content reaches e_new only through the views
+    decoder_content: bool = True
     # objective (Eq. 26): α weighs the disentangled contrastive loss, β the co-occurrence loss
     alpha_dcl: float = 10.0
     beta_co: float = 0.5

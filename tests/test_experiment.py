@@ -84,10 +84,22 @@ def test_resume_after_a_change_of_code_defaults_is_refused(tiny, tmp_path, monke
     run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)  # same: fine
     import m2vae_pyro.experiments.harness as harness
 
-    changed = harness.code_defaults(tiny.name)
+    original = harness.code_defaults
+    changed = original(tiny.name)
     changed["m2vae"]["tau_gate"] = 0.5
     monkeypatch.setattr(harness, "code_defaults", lambda _dataset: changed)
     with pytest.raises(DataError, match=r"code defaults changed .*m2vae\.tau_gate 1\.0 here, 0\.5 now"):
+        run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    # a setting added to the code since (its default the old behaviour, by convention) is no change
+    added = original(tiny.name)
+    added["m2vae"]["a_new_setting"] = 1
+    monkeypatch.setattr(harness, "code_defaults", lambda _dataset: added)
+    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    recorded = json.loads((out / "experiment.json").read_text())["defaults"]["m2vae"]
+    del recorded["a_new_setting"], recorded["tau_gate"]  # a removed one is
+    monkeypatch.setattr(harness, "code_defaults", lambda _dataset: {"m2vae": recorded,
+                                                                    "baselines": added["baselines"]})
+    with pytest.raises(DataError, match=r"m2vae\.tau_gate 1\.0 here, no longer a setting"):
         run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
     legacy = json.loads((out / "experiment.json").read_text())
     del legacy["defaults"]  # a directory written before defaults were recorded is resumed as it is

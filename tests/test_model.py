@@ -95,11 +95,13 @@ def test_each_variant_trains(variant):
     assert any(not torch.equal(a, b) for a, b in zip(before, elbo.parameters()))
 
 
-@pytest.mark.parametrize("variant", ["full", "w/o-common", "weighted-poe", "w/o-m-moe", "poe", "mixture", "vamp"])
+@pytest.mark.parametrize("variant", ["full", "w/o-common", "weighted-poe", "w/o-m-moe", "poe", "mixture", "vamp",
+                                     "z-only decoder"])
 @pytest.mark.parametrize("image", [True, False])
 def test_chunked_scores_equal_naive_per_pair_loop(variant, image):
     ds = tiny_dataset(image=image)
-    over = VARIANTS[variant] if variant in VARIANTS else {"prior": variant}
+    extra = {"z-only decoder": {"decoder_content": False}}
+    over = VARIANTS[variant] if variant in VARIANTS else extra.get(variant, {"prior": variant})
     cfg, nets, model, guide, _ = build(ds, **over)
     nets.eval()
     users, items = torch.arange(12), torch.arange(ds.n_items)

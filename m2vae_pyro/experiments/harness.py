@@ -45,12 +45,28 @@ def _cell_path(out: Path, model: str, seed: int) -> Path:
 _SHARED_FIELDS = frozenset({"c_p", "c_n", "batch_size", "patience", "cold_fraction", "threshold"})
 
 
+def _recorded(defaults: dict, old: dict) -> dict:
+    """``defaults`` restricted to the fields ``old`` recorded, group by group.
+
+    A settings field added to the code after an experiment was started is not a change of that experiment: by
+    this project's convention a new field's default is the behaviour the code had before the field existed.
+    """
+    return {group: {f: v for f, v in fields.items() if f in old.get(group, {})} for group, fields in defaults.items()}
+
+
+def _same(key: str, here: Any, asked: Any) -> bool:
+    if key == "defaults" and isinstance(here, dict):
+        return here == _recorded(asked, here)
+    return here == asked
+
+
 def _changed_m2vae_fields(old: dict, meta: dict) -> set[str] | None:
     """The M²VAE config fields that differ between two experiment records, or ``None`` when anything else does
     (dataset, epochs, ks, the baselines' defaults): then every cell is affected."""
     if any(old.get(k) != meta[k] for k in meta if k not in ("defaults", "overrides")):
         return None
-    old_defaults, new_defaults = old.get("defaults", {}), meta["defaults"]
+    old_defaults = old.get("defaults", {})
+    new_defaults = _recorded(meta["defaults"], old_defaults)
     if old_defaults.get("baselines") != new_defaults["baselines"]:
         return None
     fields = set()
@@ -76,7 +92,7 @@ def _check_same_experiment(out: Path, meta: dict, force: bool) -> None:
     # Defaults are compared too: resuming after a change of the code's defaults would mix two models in one
     # table. Directories written before defaults were recorded are taken as they are.
     keys = [k for k in meta if k != "defaults" or k in old]
-    changed = [k for k in keys if old.get(k) != meta[k]]
+    changed = [k for k in keys if not _same(k, old.get(k), meta[k])]
     if not changed:
         return
     fields = _changed_m2vae_fields(old, meta) if "defaults" in old else None
@@ -96,12 +112,16 @@ def _check_same_experiment(out: Path, meta: dict, force: bool) -> None:
             shutil.rmtree(model_dir, ignore_errors=True)
 
 
+_MISSING = object()
+
+
 def _describe(key: str, here: Any, asked: Any) -> str:
     if key != "defaults":
         return f"{key}: {here!r} here, {asked!r} asked"
-    diffs = [f"{group}.{field} {here[group].get(field)!r} here, {value!r} now"
-             for group, fields in asked.items() for field, value in fields.items()
-             if here.get(group, {}).get(field) != value]
+    diffs = [f"{group}.{field} {value!r} here, " + (f"{asked[group][field]!r} now" if field in asked.get(group, {})
+                                                    else "no longer a setting")
+             for group, fields in here.items() for field, value in fields.items()
+             if asked.get(group, {}).get(field, _MISSING) != value]
     return "code defaults changed since it was started: " + "; ".join(diffs)
 
 

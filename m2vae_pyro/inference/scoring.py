@@ -36,7 +36,7 @@ def score_pairs(nets: M2VAENetworks, prior: Prior, users: torch.Tensor, items: t
     # and the affine 2s − 1 into the folded output layer, so the per-pair pass is one σ instead of one tanh.
     via_sigmoid = isinstance(dec.act, torch.nn.Tanh)
     scale = 2.0 if via_sigmoid else 1.0
-    base = scale * (dec.content_term(views.raw) + dec.z_in.bias)  # [I, h]: per-item part of the first layer
+    base = scale * (dec.content_term(nets.decoder_inputs(views)) + dec.z_in.bias)  # [I, h]: per-item part of the first layer
     budget = memory_mb * 2**20
     block = max(1, min(n_users, budget // (4 * _PAIR_FLOATS * n_items)))
     tile = max(1, min(block, min(TILE_BYTES, budget) // (4 * hidden * n_items)))
@@ -73,5 +73,5 @@ def embed_pairs(nets: M2VAENetworks, prior: Prior, users: torch.Tensor, items: t
     views = nets.views(items)
     weights, vectors = prior.mean_terms(nets, views, nets.user_emb(users))
     z = torch.einsum("kui,kid->uid", weights, vectors)
-    raw = [r.expand(len(users), -1, -1) for r in views.raw]
+    raw = [r.expand(len(users), -1, -1) for r in nets.decoder_inputs(views)]
     return nets.decoder(z, raw)

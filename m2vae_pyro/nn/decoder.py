@@ -20,8 +20,9 @@ class Decoder(nn.Module):
         self.act = nn.Tanh()
         self.out = nn.Linear(hidden, d_out)
 
-    def content_term(self, content: list[torch.Tensor]) -> torch.Tensor:
-        return sum(layer(x) for layer, x in zip(self.content_in, content, strict=True))
+    def content_term(self, content: list[torch.Tensor]) -> torch.Tensor | float:
+        """``Σ_m W_m x_m`` (0 when the decoder takes no content)."""
+        return sum((layer(x) for layer, x in zip(self.content_in, content, strict=True)), 0.0)
 
     def forward(self, z: torch.Tensor, content: list[torch.Tensor]) -> torch.Tensor:
         """``z`` ``[..., d_z]``, ``content`` a list of ``[..., d_m]`` → ``e_new`` ``[..., d_out]`` (Eq. 19)."""

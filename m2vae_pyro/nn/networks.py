@@ -84,7 +84,8 @@ class M2VAENetworks(nn.Module):
         self.gate_w = nn.Parameter(torch.randn(self.n_modalities, d) / d**0.5)  # w_v of Eq. 12
         self.view_gate = ViewGate(d, config.view_gate_hidden)  # Eq. 15
         self.poe_weight = nn.Parameter(torch.zeros(self.n_modalities + 1))  # weighted-PoE variant
-        self.decoder = Decoder(d, [d] * self.n_modalities, d, config.decoder_hidden)  # Eq. 19
+        content_widths = [d] * self.n_modalities if config.decoder_content else []
+        self.decoder = Decoder(d, content_widths, d, config.decoder_hidden)  # Eq. 19
 
     # -- the multi-view generator -------------------------------------------------------------------
     def shared_views(self, items: torch.Tensor, cache: dict) -> Views:
@@ -191,5 +192,9 @@ class M2VAENetworks(nn.Module):
         return self.view_gate(user)
 
     def decode(self, z: torch.Tensor, views: Views) -> torch.Tensor:
-        """Eq. 19: ``e_new = F([z; a_i; c_i])``."""
-        return self.decoder(z, views.raw)
+        """Eq. 19: ``e_new = F([z; a_i; c_i])`` (``F(z)`` without ``decoder_content``)."""
+        return self.decoder(z, self.decoder_inputs(views))
+
+    def decoder_inputs(self, views: Views) -> list[torch.Tensor]:
+        """The raw content blocks the decoder sees beside ``z``: ``[a_i, c_i]``, or none."""
+        return views.raw if self.config.decoder_content else []
