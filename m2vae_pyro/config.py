@@ -11,6 +11,10 @@ from typing import Any
 from .data.errors import DataError
 
 
+# What each scalar field accepts (an int where a float is asked is fine; a bool is never a number here).
+_TYPES = {"bool": bool, "int": int, "float": (int, float), "str": str}
+
+
 @dataclass
 class Config:
     # sizes (paper: d = 128)
@@ -80,6 +84,14 @@ class Config:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise DataError(None, f"config field {name} = {getattr(self, name)!r}; choose one of {allowed}")
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), str(f.type).removesuffix(" | None")
+            if value is None and str(f.type).endswith("| None"):
+                continue
+            allowed = _TYPES.get(kind)
+            if allowed and (not isinstance(value, allowed) or (kind != "bool" and isinstance(value, bool))):
+                raise DataError(None, f"config field {f.name} = {value!r}: expected {kind}"
+                                      + (" (true or false)" if kind == "bool" else ""))
         for name in ("d", "decoder_hidden", "c_p", "c_n", "batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise DataError(None, f"config field {name} must be ≥ 1, got {getattr(self, name)}")

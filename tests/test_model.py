@@ -191,3 +191,14 @@ def test_encoder_pass_is_shared_between_guide_and_model_but_never_stale():
     optim.step()
     elbo(batch)  # same batch object, new parameters: must recompute, not reuse a freed graph
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("field, value, expected", [("decoder_content", "False", "bool"), ("self_gate", 1, "bool"),
+                                                    ("d", 1.5, "int"), ("lr", "fast", "float")])
+def test_config_rejects_a_value_of_the_wrong_type(field, value, expected):
+    """``--set decoder_content=False`` is a string to JSON: truthy, so it would silently keep Eq. 19 as it is."""
+    from m2vae_pyro.data import DataError
+
+    with pytest.raises(DataError, match=rf"config field {field} = .*expected {expected}"):
+        Config().replace(**{field: value})
+    assert Config().replace(lr=1, sigma_obs=None).lr == 1  # an int for a float, and None where allowed, are fine
