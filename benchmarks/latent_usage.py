@@ -2,10 +2,10 @@
 
 For each run directory (``m2vae train … --out RUN``) prints validation HR@5 three ways — as trained; with the
 conditional-prior mean replaced by ``z = 0`` (the decoder sees only ``[a_i; c_i]``); with the raw content blocks
-replaced by 0 (the decoder sees only ``z``), beside the untrained ``userpop`` reference — and, on up to 3,000 warm items, the mean norms of the ID view
-``μ_e`` (Eq. 2) and of the fused content view ``μ_f`` (Eq. 16), the posterior's mean standard deviation per
-dimension (Eq. 17), and the share of the variance of the validation score matrix that is a per-user constant (what
-the ``userpop`` reference ranks by in the item-to-user protocol).
+replaced by 0 (the decoder sees only ``z``), beside the untrained ``userpop`` reference — and, on up to 3,000
+warm items, the mean norms of the ID view ``μ_e`` (Eq. 2) and of the fused content view ``μ_f`` (Eq. 16), the
+posterior's mean standard deviation per dimension (Eq. 17), and the share of the variance of the validation score
+matrix that is a per-user constant (what ``userpop`` ranks by in the item-to-user protocol).
 
 Usage: python benchmarks/latent_usage.py RUN [RUN ...]
 """
@@ -51,7 +51,12 @@ def usage(run: Path) -> dict[str, float]:
     row["z = 0"] = val_hr5(model)
     model.prior = prior
     views = nets.views
-    nets.views = lambda items: (lambda v: dataclasses.replace(v, raw=[torch.zeros_like(r) for r in v.raw]))(views(items))
+
+    def without_content(items):
+        v = views(items)
+        return dataclasses.replace(v, raw=[torch.zeros_like(r) for r in v.raw])
+
+    nets.views = without_content
     row["content = 0"] = val_hr5(model)
     nets.views = views
     row["userpop"] = evaluate(userpop_scorer(model.ds, split), model.ds, split, "validation", (5,))["hr@5"]

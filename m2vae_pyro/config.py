@@ -10,7 +10,6 @@ from typing import Any
 
 from .data.errors import DataError
 
-
 # What each scalar field accepts (an int where a float is asked is fine; a bool is never a number here).
 _TYPES = {"bool": bool, "int": int, "float": (int, float), "str": str}
 

@@ -36,7 +36,8 @@ def score_pairs(nets: M2VAENetworks, prior: Prior, users: torch.Tensor, items: t
     # and the affine 2s − 1 into the folded output layer, so the per-pair pass is one σ instead of one tanh.
     via_sigmoid = isinstance(dec.act, torch.nn.Tanh)
     scale = 2.0 if via_sigmoid else 1.0
-    base = scale * (dec.content_term(nets.decoder_inputs(views)) + dec.z_in.bias)  # [I, h]: per-item part of the first layer
+    # [I, h]: the per-item part of the first layer
+    base = scale * (dec.content_term(nets.decoder_inputs(views)) + dec.z_in.bias)
     budget = memory_mb * 2**20
     block = max(1, min(n_users, budget // (4 * _PAIR_FLOATS * n_items)))
     tile = max(1, min(block, min(TILE_BYTES, budget) // (4 * hidden * n_items)))
