@@ -48,6 +48,7 @@ class Config:
     lr: float = 1e-3
     weight_decay: float = 0.0
     kl_warmup_steps: int = 0
+    kl_weight: float = 1.0  # weight of the KL terms of Eq. 22–23 (1 as written; < 1 a β-VAE-style probe)
     epochs: int = 30
     patience: int = 5
     eval_every: int = 1
@@ -91,6 +92,8 @@ class Config:
             if allowed and (not isinstance(value, allowed) or (kind != "bool" and isinstance(value, bool))):
                 raise DataError(None, f"config field {f.name} = {value!r}: expected {kind}"
                                       + (" (true or false)" if kind == "bool" else ""))
+        if self.kl_weight < 0:
+            raise DataError(None, f"config field kl_weight must be ≥ 0, got {self.kl_weight}")
         for name in ("d", "decoder_hidden", "c_p", "c_n", "batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise DataError(None, f"config field {name} must be ≥ 1, got {getattr(self, name)}")

@@ -202,3 +202,17 @@ def test_config_rejects_a_value_of_the_wrong_type(field, value, expected):
     with pytest.raises(DataError, match=rf"config field {field} = .*expected {expected}"):
         Config().replace(**{field: value})
     assert Config().replace(lr=1, sigma_obs=None).lr == 1  # an int for a float, and None where allowed, are fine
+
+
+def test_kl_weight_scales_the_latent_sites_with_the_warmup():
+    from m2vae_pyro.data import DataError
+    from m2vae_pyro.m2vae import M2VAE
+
+    ds = tiny_dataset()
+    model = M2VAE(ds, Config().replace(**SMALL, threshold=None, kl_weight=0.25, kl_warmup_steps=4))
+    trainer = model.trainer(progress=False)
+    batch = TripleBatch.from_triples(trainer.sampler.sample(np.random.default_rng(0), n=16), len(trainer.sampler))
+    trainer._step(batch)  # step 0 of a 4-step warm-up
+    assert model.model.kl_scale == model.guide.kl_scale == pytest.approx(0.25 * 0.25)
+    with pytest.raises(DataError, match="kl_weight must be ≥ 0"):
+        Config().replace(kl_weight=-1.0)

@@ -143,8 +143,8 @@ class Trainer:
 
     def _step(self, batch: TripleBatch) -> dict[str, float]:
         cfg, model = self.cfg, self.model
-        scale = min(1.0, (self.step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
-        model.kl_scale = self.guide.kl_scale = scale
+        warmup = min(1.0, (self.step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
+        model.kl_scale = self.guide.kl_scale = cfg.kl_weight * warmup
         with warnings.catch_warnings():
             # Pyro's generic NaN warning; _check_finite below names the term and the step instead.
             warnings.filterwarnings("ignore", message="Encountered NaN")
