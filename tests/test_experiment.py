@@ -247,6 +247,17 @@ def test_a_cell_held_by_a_live_process_is_left_to_it_and_a_stale_claim_is_taken_
             run_experiment(tiny, None, out, ["userpop", "random"], seeds=1, epochs=1, overrides=SMALL,
                            progress=False)
         assert not held.is_file() and lock_path(held).is_file()
+        # the same pid, started at another time: a restarted machine reused the pid, the claim is stale
+        from m2vae_pyro.experiments.cells import _stale, _start_time
+
+        started = _start_time(other.pid)
+        assert started is not None
+        lock_path(held).write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(), "started": started}))
+        assert not _stale(lock_path(held))
+        lock_path(held).write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(),
+                                               "started": started - 1}))
+        assert _stale(lock_path(held))
+        lock_path(held).write_text(json.dumps({"pid": other.pid, "host": socket.gethostname()}))
     finally:
         other.kill()
         other.wait()

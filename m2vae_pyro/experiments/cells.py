@@ -2,9 +2,11 @@
 through one directory.
 
 A process runs a cell only after creating ``seedK.lock`` beside the cell's result file with ``O_EXCL`` (atomic
-on a local file system); the lock names the process (pid, host) and is removed when the cell is written or the
-process stops. A lock left by a process that no longer runs on this host is taken over; one from another host
-is respected (its process cannot be checked from here — delete the file if nothing runs it).
+on a local file system); the lock names the process (pid, host, and its start time where ``/proc`` tells it) and
+is removed when the cell is written or the process stops. A lock left by a process that no longer runs on this
+host is taken over — also when its pid now belongs to another process (a restarted machine keeps its host name
+but reuses pids: the start time differs); one from another host is respected (its process cannot be checked from
+here — delete the file if nothing runs it).
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def claim(cell: Path) -> bool:
             lock.unlink(missing_ok=True)
             continue
         with os.fdopen(fd, "w") as f:
-            json.dump({"pid": os.getpid(), "host": socket.gethostname()}, f)
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid())}, f)
         return True
     return False
 
@@ -119,5 +121,17 @@ def _stale(lock: Path) -> bool:
     except ProcessLookupError:
         return True
     except (PermissionError, TypeError):
-        return False
+        pass  # alive (or an unreadable pid): the start time below decides when both are known
+    recorded, now = owner.get("started"), _start_time(pid)
+    if recorded is not None and now is not None:
+        return recorded != now
     return False
+
+
+def _start_time(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (``/proc/PID/stat`` field 22); None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
