@@ -85,9 +85,10 @@ class Config:
             if getattr(self, name) not in allowed:
                 raise DataError(None, f"config field {name} = {getattr(self, name)!r}; choose one of {allowed}")
         for f in dataclasses.fields(self):
-            value, kind = getattr(self, f.name), str(f.type).removesuffix(" | None")
-            if value is None and str(f.type).endswith("| None"):
+            value, kind = getattr(self, f.name), str(f.type)
+            if value is None and kind.endswith(" | None"):
                 continue
+            kind = kind.removesuffix(" | None")
             allowed = _TYPES.get(kind)
             if allowed and (not isinstance(value, allowed) or (kind != "bool" and isinstance(value, bool))):
                 raise DataError(None, f"config field {f.name} = {value!r}: expected {kind}"

@@ -54,19 +54,12 @@ def _recorded(defaults: dict, old: dict) -> dict:
     return {group: {f: v for f, v in fields.items() if f in old.get(group, {})} for group, fields in defaults.items()}
 
 
-def _same(key: str, here: Any, asked: Any) -> bool:
-    if key == "defaults" and isinstance(here, dict):
-        return here == _recorded(asked, here)
-    return here == asked
-
-
 def _changed_m2vae_fields(old: dict, meta: dict) -> set[str] | None:
     """The M²VAE config fields that differ between two experiment records, or ``None`` when anything else does
     (dataset, epochs, ks, the baselines' defaults): then every cell is affected."""
     if any(old.get(k) != meta[k] for k in meta if k not in ("defaults", "overrides")):
         return None
-    old_defaults = old.get("defaults", {})
-    new_defaults = _recorded(meta["defaults"], old_defaults)
+    old_defaults, new_defaults = old.get("defaults", {}), meta["defaults"]
     if old_defaults.get("baselines") != new_defaults["baselines"]:
         return None
     fields = set()
@@ -91,8 +84,10 @@ def _check_same_experiment(out: Path, meta: dict, force: bool) -> None:
     old = json.loads(path.read_text())
     # Defaults are compared too: resuming after a change of the code's defaults would mix two models in one
     # table. Directories written before defaults were recorded are taken as they are.
+    if "defaults" in old:
+        meta = meta | {"defaults": _recorded(meta["defaults"], old["defaults"])}
     keys = [k for k in meta if k != "defaults" or k in old]
-    changed = [k for k in keys if not _same(k, old.get(k), meta[k])]
+    changed = [k for k in keys if old.get(k) != meta[k]]
     if not changed:
         return
     fields = _changed_m2vae_fields(old, meta) if "defaults" in old else None
