@@ -99,10 +99,11 @@ def test_config_toml_and_overrides(tmp_path, capsys):
     cfg = load_config("amazon-sports", toml, variant="w/o-dcl", epochs=2)
     assert (cfg.lr, cfg.dcl, cfg.ks, cfg.alpha_dcl, cfg.c_p, cfg.c_n, cfg.epochs) == \
         (0.005, "pairwise", (5, 10), 0.0, 5, 20, 2)
-    assert load_config("ml-latest-small").alpha_dcl == 10.0 and load_config("ml-100k").c_n == 40
+    assert load_config("ml-20m").alpha_dcl == 10.0 and load_config("ml-100k").c_n == 40  # the paper's ML-20M preset
     tuned = load_config("ml-100k")  # the grid-search result (config.TUNED) over the family preset
     assert (tuned.alpha_dcl, tuned.beta_co, tuned.sigma_obs, tuned.c_p) == (1.0, 0.01, 16.0, 10)
-    assert load_config("ml-latest-small").sigma_obs is None  # a tuned σ stays with its dataset
+    small = load_config("ml-latest-small")  # its own (α, β) search; σ_obs was not searched there
+    assert (small.alpha_dcl, small.beta_co, small.sigma_obs) == (1.0, 0.01, None)
     assert load_config("ml-100k", alpha_dcl=5.0).alpha_dcl == 5.0  # explicit overrides still win
     toml.write_text("nonsense_field = 1\n")
     assert main(["train", "ml-100k", "--out", str(tmp_path / "r"), "--config", str(toml)]) == 2
