@@ -216,3 +216,30 @@ def test_kl_weight_scales_the_latent_sites_with_the_warmup():
     assert model.model.kl_scale == model.guide.kl_scale == pytest.approx(0.25 * 0.25)
     with pytest.raises(DataError, match="kl_weight must be ≥ 0"):
         Config().replace(kl_weight=-1.0)
+
+
+def test_fusion_variants_coincide_with_one_modality():
+    # With attributes only (the Amazon sets here) the common view of Eq. 6-7 is the attribute view itself and
+    # the one modality gate of Eq. 13 is 1, so Eq. 16 returns that view whatever α, gates or self-gate do.
+    ds = tiny_dataset(image=False)
+    cfg, nets, *_ = build(ds)
+    items = torch.tensor([i for i in range(ds.n_items) if i not in (0, 2)])  # items with attributes
+    users = torch.randn(len(items), cfg.d)
+    views = nets.views(items)
+    z = views.mu + torch.randn_like(views.mu)
+    full = nets.fuse(views, z, views.mu_com, users)
+    assert torch.allclose(full.mu, views.mu[0]) and torch.allclose(full.logvar, views.logvar[0], atol=1e-6)
+    for variant in ("w/o-sg", "w/o-m-moe", "w/o-v-moe"):
+        other = M2VAENetworks(ds, cfg.replace(**VARIANTS[variant]))
+        other.load_state_dict(nets.state_dict())
+        fused = other.fuse(other.views(items), z, views.mu_com, users)
+        assert torch.allclose(fused.mu, full.mu) and torch.allclose(fused.logvar, full.logvar), variant
+    two = tiny_dataset(image=True)  # with two modalities the same variants do change the fusion
+    cfg2, nets2, *_ = build(two)
+    items2, users2 = torch.arange(3, two.n_items), torch.randn(two.n_items - 3, cfg.d)
+    v2 = nets2.views(items2)
+    full2 = nets2.fuse(v2, v2.mu, v2.mu_com, users2)
+    for variant in ("w/o-m-moe", "w/o-v-moe"):
+        other = M2VAENetworks(two, cfg2.replace(**VARIANTS[variant]))
+        other.load_state_dict(nets2.state_dict())
+        assert not torch.allclose(other.fuse(v2, v2.mu, v2.mu_com, users2).mu, full2.mu), variant
