@@ -218,6 +218,13 @@ def test_kl_weight_scales_the_latent_sites_with_the_warmup():
         Config().replace(kl_weight=-1.0)
 
 
+def _as_variant(ds, cfg, nets, variant):
+    """The networks of ``variant`` holding ``nets``' weights, so that only the variant's switch differs."""
+    other = M2VAENetworks(ds, cfg.replace(**VARIANTS[variant]))
+    other.load_state_dict(nets.state_dict())
+    return other
+
+
 def test_fusion_variants_coincide_with_one_modality():
     # With attributes only (the Amazon sets here) the common view of Eq. 6-7 is the attribute view itself and
     # the one modality gate of Eq. 13 is 1, so Eq. 16 returns that view whatever α, gates or self-gate do.
@@ -230,16 +237,15 @@ def test_fusion_variants_coincide_with_one_modality():
     full = nets.fuse(views, z, views.mu_com, users)
     assert torch.allclose(full.mu, views.mu[0]) and torch.allclose(full.logvar, views.logvar[0], atol=1e-6)
     for variant in ("w/o-sg", "w/o-m-moe", "w/o-v-moe"):
-        other = M2VAENetworks(ds, cfg.replace(**VARIANTS[variant]))
-        other.load_state_dict(nets.state_dict())
+        other = _as_variant(ds, cfg, nets, variant)
         fused = other.fuse(other.views(items), z, views.mu_com, users)
         assert torch.allclose(fused.mu, full.mu) and torch.allclose(fused.logvar, full.logvar), variant
     two = tiny_dataset(image=True)  # with two modalities the same variants do change the fusion
     cfg2, nets2, *_ = build(two)
-    items2, users2 = torch.arange(3, two.n_items), torch.randn(two.n_items - 3, cfg.d)
+    items2 = torch.arange(3, two.n_items)  # items 0-2 lack a modality
+    users2 = torch.randn(len(items2), cfg2.d)
     v2 = nets2.views(items2)
     full2 = nets2.fuse(v2, v2.mu, v2.mu_com, users2)
     for variant in ("w/o-m-moe", "w/o-v-moe"):
-        other = M2VAENetworks(two, cfg2.replace(**VARIANTS[variant]))
-        other.load_state_dict(nets2.state_dict())
-        assert not torch.allclose(other.fuse(v2, v2.mu, v2.mu_com, users2).mu, full2.mu), variant
+        fused2 = _as_variant(two, cfg2, nets2, variant).fuse(v2, v2.mu, v2.mu_com, users2)
+        assert not torch.allclose(fused2.mu, full2.mu), variant
