@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from functools import partial
 from pathlib import Path
 
 from .config import VARIANTS
@@ -304,11 +306,21 @@ def cmd_data_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_warning(fallback, message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+    # The package's own warnings are advice to the user of the command, not a report about a source line.
+    if str(filename).startswith(str(Path(__file__).parent)):
+        print(f"m2vae: warning: {message}", file=sys.stderr if file is None else file)
+    else:
+        fallback(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = partial(_show_warning, warnings.showwarning)
+            return args.func(args)
     except DataError as exc:
         print(f"m2vae: error: {exc}", file=sys.stderr)
         return 2

@@ -130,6 +130,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+# Switches of the modality fusion (Eq. 11-13, Eq. 16): with one modality the common view of Eq. 6-7 is that
+# modality's own view and its gate is 1, so these variants train the full model
+# (tests/test_model.py::test_fusion_variants_coincide_with_one_modality).
+FUSION_ONLY_VARIANTS = ("w/o-sg", "w/o-m-moe", "w/o-v-moe")
+
+
 def config_from_dict(raw: dict[str, Any]) -> Config:
     """The inverse of :meth:`Config.to_dict` (as stored in a run's ``config.json`` or a checkpoint)."""
     raw = dict(raw)

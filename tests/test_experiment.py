@@ -194,6 +194,20 @@ def test_cli_ablate_on_synthetic_data_compares_variants_and_priors(tmp_path, cap
     assert "full vs best other" in capsys.readouterr().out
 
 
+def test_ablating_the_fusion_of_one_modality_is_flagged(tmp_path, capsys):
+    import warnings
+
+    import m2vae_pyro.cli as cli
+
+    one = tiny_dataset(n_users=60, n_items=40, image=False)
+    with pytest.warns(UserWarning, match="w/o-sg, w/o-v-moe train the full model"):
+        run_experiment(one, None, tmp_path / "one", ["full", "w/o-sg", "w/o-v-moe"], seeds=1, epochs=1,
+                       overrides=SMALL, progress=False)
+    # the command prints the package's own warnings as advice, without a source location
+    cli._show_warning(warnings.showwarning, "leave them out", UserWarning, cli.__file__, 1)
+    assert capsys.readouterr().err == "m2vae: warning: leave them out\n"
+
+
 def test_tune_ranks_grid_points_on_validation_only_and_resumes(tiny, tmp_path, monkeypatch, capsys):
     """Every point × seed is trained once; cells hold validation scores only; a rerun trains nothing."""
     import m2vae_pyro.experiments.tune as tune

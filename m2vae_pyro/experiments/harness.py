@@ -12,6 +12,7 @@ processes may run the same command on one directory (e.g. one per core): each ce
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -21,7 +22,7 @@ import pandas as pd
 import torch
 
 from ..atomic import atomic_write
-from ..config import VARIANTS
+from ..config import FUSION_ONLY_VARIANTS, VARIANTS
 from ..data.dataset import Dataset
 from ..data.errors import DataError
 from ..data.loaders import load_dataset
@@ -159,6 +160,7 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
     meta = {"dataset": name, "epochs": epochs, "overrides": overrides or {}, "ks": list(ks),
             "defaults": code_defaults(name)}
     ds = open_experiment(out, dataset, data_dir, meta, force, progress)
+    _warn_coinciding_variants(ds, models)
     splits: dict[int, Any] = {}
 
     def cell(seed: int, model: str) -> dict[str, Any]:
@@ -177,6 +179,15 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
     run_cells(out, [(_cell_path(out, m, s), f"{m} seed {s}", partial(cell, s, m))
                     for s in range(seeds) for m in models], "experiment", progress)
     return write_results(out, models, seeds, ks, highlight)
+
+
+def _warn_coinciding_variants(ds: Dataset, models: Sequence[str]) -> None:
+    """Say when an ablation would spend its cells retraining the full model under another name."""
+    same = [m for m in models if m in FUSION_ONLY_VARIANTS]
+    if same and "image" not in ds.modalities:
+        warnings.warn(f"{ds.name} has one content modality (attributes), so {', '.join(same)} train the full "
+                      "model (their switches act on the fusion of two or more modalities); leave them out of "
+                      "--models to save their cells", stacklevel=2)
 
 
 def write_results(out: Path, models: Sequence[str], seeds: int, ks: tuple[int, ...], highlight: str) -> pd.DataFrame:
