@@ -201,7 +201,7 @@ def test_ablating_the_fusion_of_one_modality_is_flagged(tmp_path, capsys):
 
     one = tiny_dataset(n_users=60, n_items=40, image=False)
     with pytest.warns(UserWarning, match="w/o-sg, w/o-v-moe train the full model"):
-        run_experiment(one, None, tmp_path / "one", ["full", "w/o-sg", "w/o-v-moe"], seeds=1, epochs=1,
+        run_experiment(one, None, tmp_path / "one", ["w/o-sg", "w/o-v-moe"], seeds=1, epochs=1,
                        overrides=SMALL, progress=False)
     # the command prints the package's own warnings as advice, without a source location
     cli._show_warning(warnings.showwarning, "leave them out", UserWarning, cli.__file__, 1)
