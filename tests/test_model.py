@@ -6,7 +6,7 @@ import pytest
 import torch
 from pyro import poutine
 
-from m2vae_pyro.config import VARIANTS, Config
+from m2vae_pyro.config import FUSION_ONLY_VARIANTS, VARIANTS, Config, with_variant
 from m2vae_pyro.data import TripleSampler, cold_start_split
 from m2vae_pyro.guides import M2VAEGuide
 from m2vae_pyro.inference.scoring import embed_pairs, score_pairs
@@ -220,7 +220,7 @@ def test_kl_weight_scales_the_latent_sites_with_the_warmup():
 
 def _as_variant(ds, cfg, nets, variant):
     """The networks of ``variant`` holding ``nets``' weights, so that only the variant's switch differs."""
-    other = M2VAENetworks(ds, cfg.replace(**VARIANTS[variant]))
+    other = M2VAENetworks(ds, with_variant(cfg, variant))
     other.load_state_dict(nets.state_dict())
     return other
 
@@ -236,7 +236,7 @@ def test_fusion_variants_coincide_with_one_modality():
     z = views.mu + torch.randn_like(views.mu)
     full = nets.fuse(views, z, views.mu_com, users)
     assert torch.allclose(full.mu, views.mu[0]) and torch.allclose(full.logvar, views.logvar[0], atol=1e-6)
-    for variant in ("w/o-sg", "w/o-m-moe", "w/o-v-moe"):
+    for variant in FUSION_ONLY_VARIANTS:
         other = _as_variant(ds, cfg, nets, variant)
         fused = other.fuse(other.views(items), z, views.mu_com, users)
         assert torch.allclose(fused.mu, full.mu) and torch.allclose(fused.logvar, full.logvar), variant
