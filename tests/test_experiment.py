@@ -165,6 +165,16 @@ def test_results_table_marks_best_second_and_gain():
     assert "**0.3050 ± 0.0071**" in text
     assert "<u>0.2550 ± 0.0071</u>" in text
     assert f"{(0.305 - 0.255) / 0.255 * 100:+.1f}%" in text
+    assert "best trained model" not in text  # no references in this table
+
+
+def test_gain_over_the_best_trained_model_leaves_references_out():
+    rows = [{"model": model, "seed": 0, "protocol": "item-to-user", "hr@5": hr, "ndcg@5": hr, "ndcg_std@5": hr}
+            for model, hr in (("m2vae", 0.30), ("userpop", 0.40), ("dropoutnet", 0.20))]
+    text = results_table(pd.DataFrame(rows), ks=(5,), references={"userpop", "random"})
+    lines = {line.split(" | ")[0]: line for line in text.splitlines() if " vs " in line}
+    assert f"{(0.30 - 0.40) / 0.40 * 100:+.1f}%" in lines["| m2vae vs best other"]
+    assert f"{(0.30 - 0.20) / 0.20 * 100:+.1f}%" in lines["| m2vae vs best trained model"]
 
 
 def test_unknown_model_is_named(tiny, tmp_path):

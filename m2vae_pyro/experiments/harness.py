@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from ..atomic import atomic_write
+from ..baselines.reference import REFERENCES
 from ..config import FUSION_ONLY_VARIANTS, VARIANTS
 from ..data.dataset import Dataset
 from ..data.errors import DataError
@@ -202,6 +203,6 @@ def write_results(out: Path, models: Sequence[str], seeds: int, ks: tuple[int, .
                              "val_hr@5": cell["info"].get("best_val_hr@5"), "seconds": cell["seconds"]})
     frame = pd.DataFrame(rows)
     atomic_write(out / "results.csv", lambda tmp: frame.to_csv(tmp, index=False))
-    text = results_table(frame, ks, highlight)
+    text = results_table(frame, ks, highlight, references=REFERENCES)
     atomic_write(out / "table.md", lambda tmp: tmp.write_text(text))
     return frame
