@@ -15,13 +15,13 @@ import json
 import statistics
 from pathlib import Path
 
-from m2vae_pyro.experiments.harness import _cell_path
+from m2vae_pyro.experiments.harness import cell_path
 
 PROTOCOL = "item-to-user"
 
 
 def load(out: Path, model: str, seeds: int) -> list[dict | None]:
-    paths = [_cell_path(out, model, s) for s in range(seeds)]
+    paths = [cell_path(out, model, s) for s in range(seeds)]
     return [json.loads(p.read_text()) if p.is_file() else None for p in paths]
 
 

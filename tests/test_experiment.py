@@ -13,7 +13,7 @@ from m2vae_pyro.cli import main
 from m2vae_pyro.data.errors import DataError
 from m2vae_pyro.data.split import cold_start_split
 from m2vae_pyro.experiments import results_table, run_experiment
-from m2vae_pyro.experiments.harness import _cell_path
+from m2vae_pyro.experiments.harness import cell_path
 
 from synthetic import tiny_dataset
 
@@ -66,12 +66,12 @@ def test_experiment_writes_results_and_resumes(tiny, tmp_path):
     table = (out / "table.md").read_text()
     assert "m2vae vs best other" in table and "**" in table and "<u>" in table
     # resume: finished cells are reused untouched, a missing one is recomputed
-    kept = _cell_path(out, "cvae", 0)
+    kept = cell_path(out, "cvae", 0)
     stamp = kept.stat().st_mtime_ns
-    _cell_path(out, "random", 1).unlink()
+    cell_path(out, "random", 1).unlink()
     run_experiment(tiny, None, out, models, seeds=2, epochs=1, overrides=SMALL, progress=False)
     assert kept.stat().st_mtime_ns == stamp
-    assert _cell_path(out, "random", 1).is_file()
+    assert cell_path(out, "random", 1).is_file()
     # another experiment in the same directory is refused unless forced
     with pytest.raises(DataError, match="epochs"):
         run_experiment(tiny, None, out, models, seeds=2, epochs=2, overrides=SMALL, progress=False)
@@ -111,7 +111,7 @@ def test_a_change_of_m2vae_settings_discards_only_m2vae_cells_when_forced(tiny, 
     out = tmp_path / "exp"
     models = ["m2vae", "w/o-dcl", "userpop"]
     run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=SMALL, progress=False)
-    kept, redone = _cell_path(out, "userpop", 0), _cell_path(out, "m2vae", 0)
+    kept, redone = cell_path(out, "userpop", 0), cell_path(out, "m2vae", 0)
     stamp, old_m2vae = kept.stat().st_mtime_ns, redone.stat().st_mtime_ns
     tuned = SMALL | {"beta_co": 0.01}
     with pytest.raises(DataError, match=r"beta_co.*--force to discard its M²VAE cells \(the baselines' cells"):
@@ -119,7 +119,7 @@ def test_a_change_of_m2vae_settings_discards_only_m2vae_cells_when_forced(tiny, 
     assert redone.stat().st_mtime_ns == old_m2vae  # refused: nothing discarded
     run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=tuned, force=True, progress=False)
     assert kept.stat().st_mtime_ns == stamp  # the baseline's cell was reused
-    assert redone.stat().st_mtime_ns != old_m2vae and _cell_path(out, "w/o-dcl", 0).is_file()
+    assert redone.stat().st_mtime_ns != old_m2vae and cell_path(out, "w/o-dcl", 0).is_file()
     # a setting the baselines share (their negatives) invalidates every cell
     shared = tuned | {"c_n": 3}
     with pytest.raises(DataError, match=r"--force to discard its cells$"):
@@ -262,7 +262,7 @@ def test_a_cell_held_by_a_live_process_is_left_to_it_and_a_stale_claim_is_taken_
 
     out = tmp_path / "exp"
     run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
-    held = _cell_path(out, "random", 0)
+    held = cell_path(out, "random", 0)
     held.parent.mkdir(parents=True)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:

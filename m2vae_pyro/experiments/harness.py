@@ -39,7 +39,8 @@ DEFAULT_MODELS = ("m2vae", "userpop", "random", "cvae", "dropoutnet", "clcrec", 
 ABLATIONS = tuple(VARIANTS)
 
 
-def _cell_path(out: Path, model: str, seed: int) -> Path:
+def cell_path(out: Path, model: str, seed: int) -> Path:
+    """Where the (model, seed) cell of an experiment directory is kept (read by `benchmarks/per_seed.py` too)."""
     return out / "cells" / model.replace("/", "_").replace(":", "-") / f"seed{seed}.json"
 
 
@@ -177,7 +178,7 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
             test = {p: evaluate(rec.score, ds, split, "test", ks, p) for p in PROTOCOLS}
         return {"model": model, "seed": seed, "info": info, "test": test}
 
-    run_cells(out, [(_cell_path(out, m, s), f"{m} seed {s}", partial(cell, s, m))
+    run_cells(out, [(cell_path(out, m, s), f"{m} seed {s}", partial(cell, s, m))
                     for s in range(seeds) for m in models], "experiment", progress)
     return write_results(out, models, seeds, ks, highlight)
 
@@ -195,7 +196,7 @@ def write_results(out: Path, models: Sequence[str], seeds: int, ks: tuple[int, .
     rows = []
     for model in models:
         for seed in range(seeds):
-            cell = json.loads(_cell_path(out, model, seed).read_text())
+            cell = json.loads(cell_path(out, model, seed).read_text())
             for protocol, metrics in cell["test"].items():
                 rows.append({"model": model, "seed": seed, "protocol": protocol,
                              **{k: v for k, v in metrics.items() if k != "n_queries"},
