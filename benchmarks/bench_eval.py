@@ -21,9 +21,8 @@ import torch
 
 from m2vae_pyro.config import Config
 from m2vae_pyro.data.dataset import Dataset, Modality, build_csr
-from m2vae_pyro.inference.scoring import score_pairs
-from m2vae_pyro.models import make_prior
-from m2vae_pyro.nn.networks import M2VAENetworks
+from m2vae_pyro.evaluation.scoring import score_pairs
+from m2vae_pyro.module.networks import M2VAENetworks
 
 
 def catalogue(n_users: int, n_items: int, seed: int = 0) -> Dataset:
@@ -45,7 +44,7 @@ def setup(users: int, items: int):
     ds = catalogue(users, items)
     cfg = Config()
     nets = M2VAENetworks(ds, cfg).eval()
-    return cfg, nets, make_prior(cfg.prior, nets)
+    return cfg, nets, None
 
 
 def flops_per_pair(cfg: Config, n_modalities: int, n_terms: int) -> int:
@@ -70,7 +69,7 @@ def _timed(fn) -> float:
 def child(users: int, items: int, memory_mb: int) -> None:
     _, nets, prior = setup(users, items)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    score_pairs(nets, prior, torch.arange(users), torch.arange(items), memory_mb=memory_mb)
+    score_pairs(nets, torch.arange(users), torch.arange(items), memory_mb=memory_mb)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"before_mb": before / 1024, "peak_mb": after / 1024}))
 
@@ -87,15 +86,15 @@ def main() -> None:
 
     cfg, nets, prior = setup(args.users, args.items)
     users, items = torch.arange(args.users), torch.arange(args.items)
-    score_pairs(nets, prior, users[:256], items)  # warm-up
+    score_pairs(nets, users[:256], items)  # warm-up
     budget = args.memory_mb or cfg.eval_memory_mb
-    seconds = _timed(lambda: score_pairs(nets, prior, users, items, memory_mb=budget))
+    seconds = _timed(lambda: score_pairs(nets, users, items, memory_mb=budget))
     pairs = args.users * args.items
     k_terms = 1 + nets.n_modalities
     achieved = pairs * flops_per_pair(cfg, nets.n_modalities, k_terms) / seconds / 1e9
     ceiling = matmul_gflops()
     n_naive = 200
-    naive = _timed(lambda: [score_pairs(nets, prior, users[u : u + 1], items) for u in range(n_naive)])
+    naive = _timed(lambda: [score_pairs(nets, users[u : u + 1], items) for u in range(n_naive)])
     naive_per_user = naive / n_naive
     print("| catalogue | chunk budget | pairs | seconds | Mpairs/s | per-pair GFLOP/s | matmul GFLOP/s "
           "| naive loop s/user |")

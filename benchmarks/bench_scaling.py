@@ -19,7 +19,7 @@ import torch
 
 from m2vae_pyro.config import Config
 from m2vae_pyro.data.synthetic import generate
-from m2vae_pyro.inference.evaluate import candidate_users
+from m2vae_pyro.evaluation.protocols import candidate_users
 from m2vae_pyro.m2vae import M2VAE
 
 

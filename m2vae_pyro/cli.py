@@ -11,12 +11,28 @@ from pathlib import Path
 from .config import VARIANTS
 from .data.errors import DataError
 from .data.loaders import default_data_dir
-from .inference.errors import Interrupted, TrainingError
+from .train.errors import Interrupted, TrainingError
 
 
 def _data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help=f"folder laid out like shared/data (default: $M2VAE_DATA, now {default_data_dir()})")
+
+
+def _preset(parser: argparse.ArgumentParser) -> None:
+    from .config import PRESET_NAMES
+
+    parser.add_argument("--preset", default=None, choices=list(PRESET_NAMES),
+                        help="formulation preset: default (version 2, DESIGN §2) or paper-literal (version 1, the "
+                             "printed equations); a --set or TOML value still overrides it")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    """``--set`` pairs, with ``--preset`` as the ``preset`` field."""
+    sets = _parse_sets(args.set)
+    if args.preset is not None:
+        sets["preset"] = args.preset
+    return sets
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=None)
     train.add_argument("--variant", default="full", help=f"Table-4 variant: {', '.join(VARIANTS)}")
     train.add_argument("--prior", default=None, help="prior over z: moe (paper), standard, poe, mixture, vamp")
+    _preset(train)
     train.add_argument("--config", type=Path, default=None, help="TOML file of Config fields")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override any Config field, e.g. --set lr=3e-4 (repeatable)")
@@ -74,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                               + "); variants, prior:NAME and baselines mix freely")
         exp.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
         exp.add_argument("--epochs", type=int, default=None, help="maximum epochs for every model")
+        _preset(exp)
         exp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="override a Config field of the M²VAE cells (repeatable)")
         exp.add_argument("--force", action="store_true", help="discard the cells of a different experiment in --out")
@@ -87,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a Config field and its values (repeatable; every combination is trained)")
     tune.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 (default 2)")
     tune.add_argument("--epochs", type=int, default=None, help="maximum epochs")
+    _preset(tune)
     tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="a Config field fixed for every point (repeatable)")
     tune.add_argument("--force", action="store_true", help="discard the cells of a different search in --out")
@@ -142,7 +161,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.dataset or not args.out:
         raise DataError(None, "train needs DATASET and --out RUN (or --resume RUN)")
     cfg = load_config(args.dataset, args.config, args.variant, seed=args.seed, epochs=args.epochs, prior=args.prior,
-                      **_parse_sets(args.set))
+                      **_overrides(args))
     device = _device(args.device)
     if args.distributed:
         return _train_distributed(args, cfg, device)
@@ -230,7 +249,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     default = DEFAULT_MODELS if args.kind == "experiment" else ABLATIONS
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(default)
     return _run_and_show(lambda: run_experiment(
-        args.dataset, args.data_dir, args.out, models, args.seeds, args.epochs, _parse_sets(args.set) or None,
+        args.dataset, args.data_dir, args.out, models, args.seeds, args.epochs, _overrides(args) or None,
         highlight="m2vae" if args.kind == "experiment" else "full", force=args.force),
         args.out, "results.csv", "table.md")
 
@@ -252,7 +271,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     return _run_and_show(lambda: run_tune(
         args.dataset, args.data_dir, args.out, _parse_grid(args.grid), args.seeds, args.epochs,
-        _parse_sets(args.set) or None, force=args.force), args.out, "tune.csv", "tune.md")
+        _overrides(args) or None, force=args.force), args.out, "tune.csv", "tune.md")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

@@ -28,12 +28,28 @@ class Config:
     dcl: str = "pairwise"  # literal | pairwise | infonce (DESIGN §3; pairwise won on validation, docs/paper-map.md)
     tau_dcl: float = 1.0
     tau_gate: float = 1.0  # Eq. 13
-    co_tau: float = 1.0  # Eq. 20 has none: 1.0 is the literal form
-    co_include_positive: bool = False
+    co_tau: float = 0.1  # Eq. 20 has none (1.0 is the literal form); 0.1 is the author's code
+    co_include_positive: bool = True  # the author's code; Eq. 20 as printed has only negatives (False)
     sigma_obs: float | None = None  # Eq. 24: None → sqrt(d/2), so −log p is the MSE up to a constant
     poe_eps: float = 1e-8  # Eq. 6
     poe_prior_expert: bool = False
-    prior: str = "moe"
+    # DESIGN v2 §2: the conditional prior p(z | a, c) of the model (a registry name, see models/priors.py)
+    prior: str = "content"
+    prior_hidden: int = 256
+    # Eq. 17's "simple MoE" of the ID view and the fused view: sum (as printed) | mean (author's code) | poe
+    combine: str = "mean"
+    # fraction of training triples whose posterior has no ID view, so that the cold path q(z | a, c, u) is trained
+    id_dropout: float = 0.5
+    # weight of the second BPR term, on the warm ID embedding e_i (the author's code; 0 is Eq. 25 alone)
+    bpr_warm: float = 1.0
+    # how cold items get z: "guide" (the posterior without the ID view, per-pair gates) | "prior" (p(z | a, c))
+    cold_path: str = "guide"
+    preset: str = "default"
+    # noise of the posterior of z: "views" (the blend of the view log-variances, Eq. 14-17) | "learned" (plus a
+    # learned per-dimension shift)
+    z_scale: str = "views"
+    # image features as the encoders read them: "none" (Eq. 3 on the raw features) | "center_l2" (nn/content.py)
+    image_norm: str = "center_l2"
     # model variants (Table 4)
     common: str = "poe"  # poe | early | none
     fusion: str = "moe"  # moe | weighted_poe
@@ -79,8 +95,12 @@ class Config:
         return out
 
     def validate(self) -> None:
+        from .module.priors import PRIORS  # the registry is the one list of priors
+
         choices = {"dcl": ("literal", "pairwise", "infonce"), "common": ("poe", "early", "none"),
-                   "fusion": ("moe", "weighted_poe"), "prior": ("moe", "standard", "poe", "mixture", "vamp")}
+                   "fusion": ("moe", "weighted_poe"), "prior": tuple(PRIORS), "combine": COMBINES,
+                   "cold_path": ("guide", "prior"), "preset": tuple(PRESET_NAMES),
+                   "image_norm": ("none", "center_l2"), "z_scale": ("views", "learned")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise DataError(None, f"config field {name} = {getattr(self, name)!r}; choose one of {allowed}")
@@ -93,12 +113,25 @@ class Config:
             if allowed and (not isinstance(value, allowed) or (kind != "bool" and isinstance(value, bool))):
                 raise DataError(None, f"config field {f.name} = {value!r}: expected {kind}"
                                       + (" (true or false)" if kind == "bool" else ""))
+        if not 0.0 <= self.id_dropout < 1.0:
+            raise DataError(None, f"config field id_dropout must lie in [0, 1), got {self.id_dropout}")
         if self.kl_weight < 0:
             raise DataError(None, f"config field kl_weight must be ≥ 0, got {self.kl_weight}")
-        for name in ("d", "decoder_hidden", "c_p", "c_n", "batch_size", "epochs"):
+        for name in ("d", "decoder_hidden", "prior_hidden", "c_p", "c_n", "batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise DataError(None, f"config field {name} must be ≥ 1, got {getattr(self, name)}")
 
+
+COMBINES = ("sum", "mean", "poe")
+
+# Named presets of the formulation (DESIGN v2 "Presets"). ``default`` is version 2 at the Config defaults;
+# ``paper-literal`` is version 1 exactly: the fused MoE view as the prior of z, Eq. 17 as a sum, BPR on e_new only,
+# no ID dropout, Eq. 20 as printed (τ = 1, negatives only).
+PRESET_NAMES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "paper-literal": dict(prior="moe", combine="sum", id_dropout=0.0, bpr_warm=0.0, co_tau=1.0,
+                          co_include_positive=False, cold_path="prior", image_norm="none"),
+}
 
 # Paper presets (Sec. Hyperparameter Settings) by dataset family; every other dataset starts from the MovieLens
 # values. The paper's (α, β) are the result of a grid search on its own datasets (ML-20M, Sports, ...).
@@ -111,9 +144,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 # validation cold items only (never test): (α, β) first, then σ_obs of Eq. 24 at that (α, β). Evidence and
 # commands: benchmarks/RESULTS.md, "Grid search of (α, β)", "σ_obs of Eq. 24 on ML-100K" and "Grid search of
 # (α, β) on ml-latest-small" (σ_obs not searched there).
-TUNED: dict[str, dict[str, Any]] = {
-    "ml-100k": dict(alpha_dcl=1.0, beta_co=0.01, sigma_obs=16.0),
-    "ml-latest-small": dict(alpha_dcl=1.0, beta_co=0.01),
+# Per preset: the version-1 values were searched on version 1 and apply to ``paper-literal`` only.
+TUNED: dict[str, dict[str, dict[str, Any]]] = {
+    "default": {},
+    "paper-literal": {
+        "ml-100k": dict(alpha_dcl=1.0, beta_co=0.01, sigma_obs=16.0),
+        "ml-latest-small": dict(alpha_dcl=1.0, beta_co=0.01),
+    },
 }
 
 # Table 4 ablations: each is configuration of the one model, never a copied class.
@@ -143,10 +180,12 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
     return Config().replace(**raw)
 
 
-def preset_for(dataset: str) -> dict[str, Any]:
-    """The family's paper preset, then the dataset's own grid-search result where there is one."""
+def preset_for(dataset: str, preset: str = "default") -> dict[str, Any]:
+    """The formulation preset, the family's paper values, then the dataset's grid-search result for that preset."""
+    if preset not in PRESET_NAMES:
+        raise DataError(None, f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
     family = PRESETS["amazon"] if dataset.startswith("amazon-") else PRESETS["movielens"]
-    return family | TUNED.get(dataset, {})
+    return PRESET_NAMES[preset] | family | TUNED[preset].get(dataset, {}) | {"preset": preset}
 
 
 def with_variant(cfg: Config, variant: str) -> Config:
@@ -155,10 +194,13 @@ def with_variant(cfg: Config, variant: str) -> Config:
 
 
 def load_config(dataset: str, path: Path | None = None, variant: str = "full", **overrides: Any) -> Config:
-    """Defaults ← dataset preset ← TOML file ← variant ← explicit overrides (``None`` values ignored)."""
+    """Defaults ← preset ← dataset values ← TOML file ← variant ← explicit overrides (``None`` values ignored).
+
+    The preset is ``overrides["preset"]``, else the TOML file's ``preset``, else ``default``.
+    """
     if variant not in VARIANTS:
         raise DataError(None, f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    cfg = Config().replace(**preset_for(dataset))
+    table: dict[str, Any] = {}
     if path is not None:
         try:
             table = tomllib.loads(Path(path).read_text())
@@ -168,6 +210,9 @@ def load_config(dataset: str, path: Path | None = None, variant: str = "full", *
             raise DataError(path, f"invalid TOML: {exc}") from None
         if "ks" in table:
             table["ks"] = tuple(table["ks"])
+    preset = overrides.get("preset") or table.get("preset", "default")
+    cfg = Config().replace(**preset_for(dataset, preset))
+    if table:
         try:
             cfg = cfg.replace(**table)
         except DataError as exc:

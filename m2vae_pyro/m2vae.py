@@ -14,14 +14,12 @@ from .data.dataset import Dataset
 from .data.errors import DataError
 from .data.sampling import TripleSampler
 from .data.split import ColdStartSplit, cold_start_split
-from .guides.guide import M2VAEGuide
-from .inference.evaluate import evaluate
-from .inference.posterior import PosteriorDraws, draw_posterior
-from .inference.scoring import embed_pairs, score_pairs
-from .inference.trainer import History, Trainer, seed_everything
-from .models.model import M2VAEModel
-from .models.priors import make_prior
-from .nn.networks import M2VAENetworks
+from .evaluation.posterior import PosteriorDraws, draw_posterior
+from .evaluation.protocols import evaluate
+from .evaluation.scoring import embed_pairs, score_pairs
+from .module.networks import M2VAENetworks
+from .programs import programs
+from .train.trainer import History, Trainer, seed_everything
 
 
 def atomic_torch_save(obj, path: Path) -> None:
@@ -57,10 +55,8 @@ class M2VAE:
         seed_everything(config.seed)
         self.split = split if split is not None else cold_start_split(ds, config.seed, config.cold_fraction,
                                                                       config.threshold)
-        self.nets = M2VAENetworks(ds, config)
-        self.prior = make_prior(config.prior, self.nets)
-        self.model = M2VAEModel(self.nets, self.prior).to(device)  # networks and prior
-        self.guide = M2VAEGuide(self.nets)
+        self.nets = M2VAENetworks(ds, config).to(device)  # every network, the prior among them
+        self.model, self.guide = programs(self.nets)
         self.device = torch.device(device)
         self.history: History | None = None
 
@@ -79,18 +75,19 @@ class M2VAE:
         """``[U, I]`` scores ``e_new(i | u) · e_u`` (exact per-pair gates, chunked)."""
         self.nets.eval()
         users, items = torch.as_tensor(users).to(self.device), torch.as_tensor(items).to(self.device)
-        return score_pairs(self.nets, self.prior, users, items, self.config.eval_memory_mb).cpu()
+        return score_pairs(self.nets, users, items, self.config.eval_memory_mb).cpu()
 
     def embed_cold_items(self, items, users) -> torch.Tensor:
-        """``[U, I, d]`` embeddings ``e_new`` generated from content at the conditional-prior mean."""
+        """``[U, I, d]`` embeddings ``e_new`` generated from content at the mean of the cold path's ``z``."""
         self.nets.eval()
         users, items = torch.as_tensor(users).to(self.device), torch.as_tensor(items).to(self.device)
-        return embed_pairs(self.nets, self.prior, users, items).cpu()
+        return embed_pairs(self.nets, users, items).cpu()
 
     def sample_posterior(self, items, users=None, num_samples: int = 100) -> PosteriorDraws:
         """Posterior draws of ``z_a``, ``z_c``, ``z_com``, ``z``, ``e_new`` and the score for ``items``, in order.
 
-        Warm items are drawn from the guide (Eq. 17–18), every other item from the conditional prior (Eq. 22), as
+        Warm items are drawn from the guide (Eq. 17–18), every other item from its cold path (the guide without the
+        ID view, or the conditional prior of Eq. 22; ``Config.cold_path``), as
         ``pyro.infer.Predictive`` runs them. ``users``: one per item, or one for all (the gates of Eq. 11–16 need a
         user); by default the most active training user. ``samples[site]`` is ``[num_samples, len(items), ...]``.
         """
@@ -105,7 +102,7 @@ class M2VAE:
                 raise ValueError(f"{name}: indices must lie in 0..{n - 1}")
         warm = self.split.role[items] == 0
         order = np.r_[np.flatnonzero(warm), np.flatnonzero(~warm)]
-        draws = draw_posterior(self.guide, self.nets, self.prior, items[warm], items[~warm], users[order], num_samples)
+        draws = draw_posterior(self.model, self.guide, items[warm], items[~warm], users[order], num_samples)
         back = np.argsort(order)  # draw_posterior returns warm items first: restore the caller's order
         return PosteriorDraws(items, users, ~warm, {k: v[:, back] for k, v in draws.samples.items()})
 

@@ -23,10 +23,10 @@ from .config import Config, config_from_dict
 from .data.errors import DataError
 from .data.loaders import load_dataset
 from .data.split import load_split
-from .inference.errors import Interrupted
-from .inference.evaluate import evaluate
-from .inference.trainer import rank_and_world
+from .evaluation.protocols import evaluate
 from .m2vae import M2VAE, atomic_torch_save
+from .train.errors import Interrupted
+from .train.trainer import rank_and_world
 
 RESUME_FILE = "resume.pt"
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from m2vae_pyro.data.split import ColdStartSplit
-from m2vae_pyro.inference.evaluate import candidate_users, evaluate
-from m2vae_pyro.inference.metrics import rank_metrics
+from m2vae_pyro.evaluation.metrics import rank_metrics
+from m2vae_pyro.evaluation.protocols import candidate_users, evaluate
 
 from synthetic import tiny_dataset
 

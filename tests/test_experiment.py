@@ -39,8 +39,8 @@ def test_every_baseline_fits_and_scores(tiny, name):
 
 
 def test_learned_baseline_loss_goes_down(tiny):
+    from m2vae_pyro.data.batch import TripleBatch
     from m2vae_pyro.data.sampling import TripleSampler
-    from m2vae_pyro.models.model import TripleBatch
 
     split = cold_start_split(tiny, 0, threshold=None)
     model = BASELINES["ccfcrec"](tiny, split, Settings(d=8, hidden=16, batch_size=512, c_p=2, c_n=4))

@@ -7,11 +7,10 @@ import torch
 from pyro import poutine
 
 from m2vae_pyro.config import FUSION_ONLY_VARIANTS, VARIANTS, Config, with_variant
-from m2vae_pyro.data import TripleSampler, cold_start_split
-from m2vae_pyro.guides import M2VAEGuide
-from m2vae_pyro.inference.scoring import embed_pairs, score_pairs
-from m2vae_pyro.models import M2VAEModel, TripleBatch, make_prior
-from m2vae_pyro.nn.networks import M2VAENetworks
+from m2vae_pyro.data import TripleBatch, TripleSampler, cold_start_split
+from m2vae_pyro.evaluation.scoring import embed_pairs, score_pairs
+from m2vae_pyro.module.networks import M2VAENetworks
+from m2vae_pyro.programs import programs
 
 from synthetic import tiny_dataset
 
@@ -24,12 +23,19 @@ def build(ds, **over):
     split = cold_start_split(ds, seed=0, threshold=None)
     sampler = TripleSampler(split, ds.n_users, ds.n_items, cfg.c_p, cfg.c_n)
     batch = TripleBatch.from_triples(sampler.sample(np.random.default_rng(0), n=16), len(sampler))
-    return cfg, nets, M2VAEModel(nets, make_prior(cfg.prior, nets)), M2VAEGuide(nets), batch
+    model, guide = programs(nets)
+    return cfg, nets, model, guide, batch
 
 
-def traces(model, guide, batch):
-    g = poutine.trace(guide).get_trace(batch)
-    m = poutine.trace(poutine.replay(model, trace=g)).get_trace(batch)
+def inputs(model, batch, kl_scale=1.0):
+    """What the trainer hands both programs: the batch, its one encoder pass, the KL scale."""
+    return batch, model.nets.views(batch.items), kl_scale
+
+
+def traces(model, guide, batch, kl_scale=1.0):
+    args = inputs(model, batch, kl_scale)
+    g = poutine.trace(guide).get_trace(*args)
+    m = poutine.trace(poutine.replay(model, trace=g)).get_trace(*args)
     return m, g
 
 
@@ -38,11 +44,11 @@ def test_sites_and_shapes():
     cfg, nets, model, guide, batch = build(ds)
     m, g = traces(model, guide, batch)
     samples = {n: s for n, s in m.nodes.items() if s["type"] == "sample"}
-    assert set(samples) == {"triples", "z_a", "z_c", "z_com", "z", "e", "bpr", "dcl", "co"}
+    assert set(samples) == {"triples", "z_a", "z_c", "z_com", "z", "e_new", "e", "bpr", "bpr_warm", "dcl", "co"}
     for name in ("z_a", "z_c", "z_com", "z", "e"):
         assert samples[name]["value"].shape == (16, cfg.d)
         assert samples[name]["fn"].event_shape == (cfg.d,) and samples[name]["fn"].batch_shape == (16,)
-    for name in ("bpr", "dcl", "co"):
+    for name in ("bpr", "bpr_warm", "dcl", "co"):
         assert samples[name]["fn"].batch_shape == (16,)  # per-example factors inside the plate
     assert samples["e"]["is_observed"]
     guide_sites = {n for n, s in g.nodes.items() if s["type"] == "sample"}
@@ -63,7 +69,7 @@ def test_z_com_adds_zero_kl():
 def test_no_image_modality_and_missing_items_give_finite_loss():
     for ds in (tiny_dataset(image=False), tiny_dataset(image=True)):
         _, nets, model, guide, batch = build(ds)
-        loss = pyro.infer.TraceMeanField_ELBO().differentiable_loss(model, guide, batch)
+        loss = pyro.infer.TraceMeanField_ELBO().differentiable_loss(model, guide, *inputs(model, batch))
         assert torch.isfinite(loss)
         m, _ = traces(model, guide, batch)
         assert ("z_c" in m.nodes) == nets.has_image
@@ -73,8 +79,9 @@ def test_trace_elbo_agrees_with_mean_field():
     ds = tiny_dataset()
     _, _, model, guide, batch = build(ds)
     with torch.no_grad():
-        mf = torch.stack([pyro.infer.TraceMeanField_ELBO().differentiable_loss(model, guide, batch) for _ in range(60)])
-        mc = torch.stack([pyro.infer.Trace_ELBO().differentiable_loss(model, guide, batch) for _ in range(60)])
+        args = inputs(model, batch)
+        mf = torch.stack([pyro.infer.TraceMeanField_ELBO().differentiable_loss(model, guide, *args) for _ in range(60)])
+        mc = torch.stack([pyro.infer.Trace_ELBO().differentiable_loss(model, guide, *args) for _ in range(60)])
     se = (mf.var() / len(mf) + mc.var() / len(mc)).sqrt()
     assert abs(mf.mean() - mc.mean()) < 4 * se + 1e-3 * abs(mf.mean())
 
@@ -87,7 +94,7 @@ def test_each_variant_trains(variant):
     optim = torch.optim.Adam(elbo.parameters(), lr=1e-2)
     before = [p.detach().clone() for p in elbo.parameters()]
     for _ in range(3):
-        loss = elbo(batch)
+        loss = elbo(*inputs(model, batch))
         assert torch.isfinite(loss)
         optim.zero_grad()
         loss.backward()
@@ -95,18 +102,21 @@ def test_each_variant_trains(variant):
     assert any(not torch.equal(a, b) for a, b in zip(before, elbo.parameters()))
 
 
-@pytest.mark.parametrize("variant", ["full", "w/o-common", "weighted-poe", "w/o-m-moe", "poe", "mixture", "vamp",
-                                     "z-only decoder"])
+@pytest.mark.parametrize("variant", ["full", "w/o-common", "weighted-poe", "w/o-m-moe", "content", "moe", "poe",
+                                     "mixture", "vamp", "standard", "z-only decoder", "paper-literal"])
 @pytest.mark.parametrize("image", [True, False])
 def test_chunked_scores_equal_naive_per_pair_loop(variant, image):
+    from m2vae_pyro.config import PRESET_NAMES
+
     ds = tiny_dataset(image=image)
-    extra = {"z-only decoder": {"decoder_content": False}}
-    over = VARIANTS[variant] if variant in VARIANTS else extra.get(variant, {"prior": variant})
+    extra = {"z-only decoder": {"decoder_content": False}, "paper-literal": PRESET_NAMES["paper-literal"]}
+    # a prior's own mean only scores cold items on the prior cold path
+    over = VARIANTS[variant] if variant in VARIANTS else extra.get(variant, {"prior": variant, "cold_path": "prior"})
     cfg, nets, model, guide, _ = build(ds, **over)
     nets.eval()
     users, items = torch.arange(12), torch.arange(ds.n_items)
-    fast = score_pairs(nets, model.prior, users, items, memory_mb=0)  # smallest chunks: one user at a time
-    big = score_pairs(nets, model.prior, users, items, memory_mb=64)
+    fast = score_pairs(nets, users, items, memory_mb=0)  # smallest chunks: one user at a time
+    big = score_pairs(nets, users, items, memory_mb=64)
     with torch.no_grad():
         naive = torch.empty(len(users), ds.n_items)
         for u in range(len(users)):
@@ -114,25 +124,25 @@ def test_chunked_scores_equal_naive_per_pair_loop(variant, image):
                 views = nets.views(items[i : i + 1])
                 user = nets.user_emb(users[u : u + 1])
                 z = views.mu
-                loc = model.prior.distribution(nets, views, z, views.mu_com, user).mean  # gates at the means
+                loc = nets.cold_dist(views, z, views.mu_com, user).mean  # gates at the means
                 naive[u, i] = nets.decode(loc, views)[0] @ user[0]
     assert torch.allclose(fast, naive, atol=1e-5) and torch.allclose(big, naive, atol=1e-5)
-    e = embed_pairs(nets, model.prior, users[:3], items[:4])
+    e = embed_pairs(nets, users[:3], items[:4])
     with torch.no_grad():
         assert torch.allclose((e * nets.user_emb(users[:3])[:, None]).sum(-1), naive[:3, :4], atol=1e-5)
 
 
 def test_scores_do_not_depend_on_the_tiling(monkeypatch):
-    from m2vae_pyro.inference import scoring
+    from m2vae_pyro.evaluation import scoring
 
     ds = tiny_dataset()
     _, nets, model, _, _ = build(ds)
     nets.eval()
     users, items = torch.arange(12), torch.arange(ds.n_items)
-    one_by_one = score_pairs(nets, model.prior, users, items, memory_mb=0)
+    one_by_one = score_pairs(nets, users, items, memory_mb=0)
     # five users per tile: blocks of 12 split into tiles 5 + 5 + 2, the last one a partial buffer
     monkeypatch.setattr(scoring, "TILE_BYTES", 4 * nets.decoder.z_in.out_features * ds.n_items * 5)
-    tiled = score_pairs(nets, model.prior, users, items, memory_mb=64)
+    tiled = score_pairs(nets, users, items, memory_mb=64)
     assert torch.allclose(tiled, one_by_one, atol=1e-6)
 
 
@@ -161,7 +171,7 @@ def test_numeric_edges_never_give_nan():
     elbo = pyro.infer.TraceMeanField_ELBO()(model, guide)
     optim = torch.optim.Adam(elbo.parameters(), lr=1e-2)
     for _ in range(5):
-        loss = elbo(batch)
+        loss = elbo(*inputs(model, batch))
         assert torch.isfinite(loss)
         optim.zero_grad()
         loss.backward()
@@ -171,26 +181,23 @@ def test_numeric_edges_never_give_nan():
     with torch.no_grad():
         nets.attr_head.logvar.bias.fill_(1e4)
         nets.image_head.logvar.bias.fill_(-1e4)
-    assert torch.isfinite(elbo(batch))
-    scores = score_pairs(nets, model.prior, torch.arange(ds.n_users), torch.arange(ds.n_items))
+    assert torch.isfinite(elbo(*inputs(model, batch)))
+    scores = score_pairs(nets, torch.arange(ds.n_users), torch.arange(ds.n_items))
     assert torch.isfinite(scores).all()
 
 
-def test_encoder_pass_is_shared_between_guide_and_model_but_never_stale():
-    ds = tiny_dataset()
-    _, nets, model, guide, batch = build(ds)
+def test_one_encoder_pass_per_step_handed_to_both_programs():
+    from m2vae_pyro.m2vae import M2VAE
+
+    model = M2VAE(tiny_dataset(), Config().replace(**SMALL, threshold=None))
+    trainer = model.trainer(progress=False)
     calls = []
-    original = nets.views
-    nets.views = lambda items: calls.append(1) or original(items)
-    elbo = pyro.infer.TraceMeanField_ELBO()(model, guide)
-    optim = torch.optim.Adam(elbo.parameters(), lr=1e-2)
-    loss = elbo(batch)
-    assert len(calls) == 1  # one encoder pass for guide and model together
-    optim.zero_grad()
-    loss.backward()
-    optim.step()
-    elbo(batch)  # same batch object, new parameters: must recompute, not reuse a freed graph
-    assert len(calls) == 2
+    original = model.nets.views
+    model.nets.views = lambda items: calls.append(1) or original(items)
+    batch = TripleBatch.from_triples(trainer.sampler.sample(np.random.default_rng(0), n=16), len(trainer.sampler))
+    for step in (1, 2):  # a fresh pass after every optimiser step: nothing is cached between steps
+        trainer._step(batch)
+        assert len(calls) == step
 
 
 @pytest.mark.parametrize("field, value, expected", [("decoder_content", "False", "bool"), ("self_gate", 1, "bool"),
@@ -212,8 +219,17 @@ def test_kl_weight_scales_the_latent_sites_with_the_warmup():
     model = M2VAE(ds, Config().replace(**SMALL, threshold=None, kl_weight=0.25, kl_warmup_steps=4))
     trainer = model.trainer(progress=False)
     batch = TripleBatch.from_triples(trainer.sampler.sample(np.random.default_rng(0), n=16), len(trainer.sampler))
+    seen = []
+    loss_fn = trainer.loss_fn
+    trainer.loss_fn = lambda b, views, kl_scale: seen.append(kl_scale) or loss_fn(b, views, kl_scale)
     trainer._step(batch)  # step 0 of a 4-step warm-up
-    assert model.model.kl_scale == model.guide.kl_scale == pytest.approx(0.25 * 0.25)
+    assert seen == [pytest.approx(0.25 * 0.25)]  # an argument of both programs, never state of a module
+    m, g = traces(model.model, model.guide, batch, kl_scale=seen[0])
+    m.compute_log_prob()
+    plate_scale = batch.size / 16
+    for name in ("z_a", "z", "z_com"):
+        assert m.nodes[name]["scale"] == g.nodes[name]["scale"] == pytest.approx(seen[0] * plate_scale)
+    assert m.nodes["e"]["scale"] == pytest.approx(plate_scale)  # the likelihood and the factors are not warmed up
     with pytest.raises(DataError, match="kl_weight must be ≥ 0"):
         Config().replace(kl_weight=-1.0)
 

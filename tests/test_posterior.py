@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from m2vae_pyro.config import Config
-from m2vae_pyro.inference.posterior import draw_posterior, hdi, to_inference_data
+from m2vae_pyro.evaluation.posterior import draw_posterior, hdi, to_inference_data
 from m2vae_pyro.m2vae import M2VAE
 
 from synthetic import tiny_dataset
@@ -33,7 +33,7 @@ def test_draws_for_warm_and_cold_items_and_their_inference_data():
     m.fit(progress=False)
     warm, cold = m.split.items("train")[:5], m.split.items("test")[:4]
     users = np.zeros(len(warm) + len(cold), dtype=np.int64)
-    draws = draw_posterior(m.guide, m.nets, m.prior, warm, cold, users, num_samples=7)
+    draws = draw_posterior(m.model, m.guide, warm, cold, users, num_samples=7)
     n = len(warm) + len(cold)
     assert draws.samples["e_new"].shape == (7, n, 8) and draws.samples["score"].shape == (7, n)
     assert draws.cold.tolist() == [False] * len(warm) + [True] * len(cold)
@@ -50,14 +50,32 @@ def test_draws_for_warm_and_cold_items_and_their_inference_data():
 def test_cold_draws_average_to_the_prior_mean_decode():
     ds = tiny_dataset()
     m = M2VAE(ds, Config().replace(d=8, decoder_hidden=16, c_p=2, c_n=3, batch_size=32, epochs=1, threshold=None,
-                                   prior="standard"))
+                                   prior="standard", cold_path="prior"))
     cold = m.split.items("test")[:3]
-    draws = draw_posterior(m.guide, m.nets, m.prior, np.array([], dtype=np.int64), cold,
+    draws = draw_posterior(m.model, m.guide, np.array([], dtype=np.int64), cold,
                            np.zeros(3, dtype=np.int64), num_samples=4000)
     assert np.allclose(draws.samples["z"].mean(0), 0.0, atol=0.06)  # N(0, I) prior
     assert np.allclose(draws.samples["z"].std(0), 1.0, atol=0.06)
     with torch.no_grad():
         assert torch.isfinite(m.score(torch.arange(3), torch.from_numpy(cold))).all()
+
+
+def test_guide_cold_draws_center_on_the_scored_cold_path():
+    """Cold items on the ``guide`` path: draws of z average to the fused mean the exact scorer decodes."""
+    ds = tiny_dataset()
+    m = M2VAE(ds, Config().replace(d=8, decoder_hidden=16, c_p=2, c_n=3, batch_size=32, epochs=1, threshold=None))
+    cold = m.split.items("test")[:3]
+    users = np.array([0, 1, 2])
+    draws = draw_posterior(m.model, m.guide, np.array([], dtype=np.int64), cold, users, num_samples=4000)
+    with torch.no_grad():
+        views = m.nets.views(torch.from_numpy(cold))
+        user = m.nets.user_emb(torch.from_numpy(users))
+        mean = m.nets.cold_dist(views, views.mu, views.mu_com, user).mean  # gates at the view means
+        weights, vectors = m.nets.cold_mean_terms(views, user)
+        exact = torch.einsum("kui,kid->uid", weights, vectors).diagonal(dim1=0, dim2=1).T  # pair (u_j, i_j)
+    assert torch.allclose(mean, exact, atol=1e-5)
+    # the draws' gates come from drawn views, so their mean is near (not at) the mean-gated fused view
+    assert np.abs(draws.samples["z"].mean(0) - mean.numpy()).max() < 0.25
 
 
 def test_facade_sample_posterior_keeps_the_callers_order():
@@ -72,7 +90,7 @@ def test_facade_sample_posterior_keeps_the_callers_order():
     active = np.argmax(np.bincount(m.split.train_users, minlength=ds.n_users))
     assert (draws.users == active).all()  # default reference user: the most active one
     pyro.set_rng_seed(0)
-    grouped = draw_posterior(m.guide, m.nets, m.prior, warm, cold, np.full(5, active), num_samples=5)
+    grouped = draw_posterior(m.model, m.guide, warm, cold, np.full(5, active), num_samples=5)
     # the same draws as the warm-first call, put back in the caller's order
     assert np.allclose(draws.samples["e_new"][:, [1, 2, 4, 0, 3]], grouped.samples["e_new"])
     with pytest.raises(ValueError, match="one per item"):

@@ -9,11 +9,10 @@ import torch
 from pyro import poutine
 
 from m2vae_pyro.config import Config
-from m2vae_pyro.data import TripleSampler, cold_start_split
-from m2vae_pyro.guides.guide import M2VAEGuide
-from m2vae_pyro.models import PRIORS, M2VAEModel, TripleBatch, make_prior
-from m2vae_pyro.models.priors import kl_term
-from m2vae_pyro.nn.networks import M2VAENetworks
+from m2vae_pyro.data import TripleBatch, TripleSampler, cold_start_split
+from m2vae_pyro.module.networks import M2VAENetworks
+from m2vae_pyro.module.priors import PRIORS, kl_term, make_prior
+from m2vae_pyro.programs import programs
 
 from synthetic import tiny_dataset
 
@@ -24,14 +23,14 @@ def _trained(name: str, steps: int = 5):
     ds = tiny_dataset()
     cfg = Config().replace(**SMALL, prior=name)
     nets = M2VAENetworks(ds, cfg)
-    model, guide = M2VAEModel(nets, make_prior(name, nets)), M2VAEGuide(nets)
+    model, guide = programs(nets)
     split = cold_start_split(ds, seed=0, threshold=None)
     sampler = TripleSampler(split, ds.n_users, ds.n_items, cfg.c_p, cfg.c_n)
     batch = TripleBatch.from_triples(sampler.sample(np.random.default_rng(0), n=16), len(sampler))
     elbo = pyro.infer.TraceMeanField_ELBO()(model, guide)
     optim = torch.optim.Adam(elbo.parameters(), lr=1e-2)
     for _ in range(steps):
-        loss = elbo(batch)
+        loss = elbo(batch, nets.views(batch.items))
         assert torch.isfinite(loss)
         optim.zero_grad()
         loss.backward()
@@ -43,8 +42,9 @@ def _trained(name: str, steps: int = 5):
 def test_prior_kl_matches_monte_carlo(name):
     model, guide, batch = _trained(name)
     with torch.no_grad():
-        guide_tr = poutine.trace(guide).get_trace(batch)
-        model_tr = poutine.trace(poutine.replay(model, trace=guide_tr)).get_trace(batch)
+        args = batch, model.nets.views(batch.items)
+        guide_tr = poutine.trace(guide).get_trace(*args)
+        model_tr = poutine.trace(poutine.replay(model, trace=guide_tr)).get_trace(*args)
         q, p = guide_tr.nodes["z"]["fn"], model_tr.nodes["z"]["fn"]
         z = q.sample((20000,))
         mc = (q.log_prob(z) - p.log_prob(z)).mean(0)  # [B]
@@ -54,14 +54,14 @@ def test_prior_kl_matches_monte_carlo(name):
     assert torch.allclose(kl, mc, rtol=0.05, atol=0.05), (kl - mc).abs().max()
 
 
-@pytest.mark.parametrize("name", ["mixture", "vamp"])
+@pytest.mark.parametrize("name", ["content", "mixture", "vamp"])
 def test_learned_prior_parameters_are_trained_and_saved(name):
     model, _, _ = _trained(name)
-    own = [k for k in model.state_dict() if k.startswith("prior.")]
+    own = [k for k in model.state_dict() if k.startswith("nets.prior.")]
     assert own, "the prior's parameters must be part of the model's state (checkpoints, resume)"
     fresh = make_prior(name, model.nets)
-    moved = [not torch.equal(v, fresh.state_dict()[k.removeprefix("prior.")])
-             for k, v in model.state_dict().items() if k.startswith("prior.") and v.is_floating_point()]
+    moved = [not torch.equal(v, fresh.state_dict()[k.removeprefix("nets.prior.")])
+             for k, v in model.state_dict().items() if k.startswith("nets.prior.") and v.is_floating_point()]
     assert any(moved)
 
 

@@ -11,9 +11,9 @@ import torch
 
 from m2vae_pyro.config import Config, load_config
 from m2vae_pyro.data import DataError, cold_start_split
-from m2vae_pyro.inference.errors import Interrupted
 from m2vae_pyro.m2vae import M2VAE, load_weights
 from m2vae_pyro.runs import RESUME_FILE, evaluate_run, resume_run, train_run
+from m2vae_pyro.train.errors import Interrupted
 
 from synthetic import tiny_dataset
 

@@ -11,9 +11,9 @@ import torch
 from m2vae_pyro.cli import main
 from m2vae_pyro.config import Config
 from m2vae_pyro.data import TripleSampler, cold_start_split
-from m2vae_pyro.inference.errors import TrainingError
-from m2vae_pyro.inference.trainer import fit
 from m2vae_pyro.m2vae import M2VAE
+from m2vae_pyro.train.errors import TrainingError
+from m2vae_pyro.train.trainer import fit
 
 from synthetic import tiny_dataset
 
@@ -100,10 +100,21 @@ def test_config_toml_and_overrides(tmp_path, capsys):
     assert (cfg.lr, cfg.dcl, cfg.ks, cfg.alpha_dcl, cfg.c_p, cfg.c_n, cfg.epochs) == \
         (0.005, "pairwise", (5, 10), 0.0, 5, 20, 2)
     assert load_config("ml-20m").alpha_dcl == 10.0 and load_config("ml-100k").c_n == 40  # the paper's ML-20M preset
-    tuned = load_config("ml-100k")  # the grid-search result (config.TUNED) over the family preset
+    # version 1's grid-search results (config.TUNED) apply to its preset only
+    tuned = load_config("ml-100k", preset="paper-literal")
     assert (tuned.alpha_dcl, tuned.beta_co, tuned.sigma_obs, tuned.c_p) == (1.0, 0.01, 16.0, 10)
-    small = load_config("ml-latest-small")  # its own (α, β) search; σ_obs was not searched there
+    assert (tuned.prior, tuned.combine, tuned.bpr_warm, tuned.id_dropout, tuned.image_norm) == \
+        ("moe", "sum", 0.0, 0.0, "none")
+    small = load_config("ml-latest-small", preset="paper-literal")  # σ_obs was not searched there
     assert (small.alpha_dcl, small.beta_co, small.sigma_obs) == (1.0, 0.01, None)
+    v2 = load_config("ml-100k")
+    assert (v2.preset, v2.prior, v2.combine, v2.cold_path) == ("default", "content", "mean", "guide")
+    toml.write_text('preset = "paper-literal"\nlr = 0.002\n')  # a TOML file may name the preset
+    from_toml = load_config("ml-100k", toml)
+    assert (from_toml.prior, from_toml.sigma_obs, from_toml.lr) == ("moe", 16.0, 0.002)
+    assert load_config("ml-100k", toml, preset="default").prior == "content"  # --preset wins over the file
+    with pytest.raises(Exception, match="unknown preset 'v3'"):
+        load_config("ml-100k", preset="v3")
     assert load_config("ml-100k", alpha_dcl=5.0).alpha_dcl == 5.0  # explicit overrides still win
     toml.write_text("nonsense_field = 1\n")
     assert main(["train", "ml-100k", "--out", str(tmp_path / "r"), "--config", str(toml)]) == 2

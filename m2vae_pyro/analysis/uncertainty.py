@@ -19,9 +19,9 @@ import pyro
 import torch
 
 from ..atomic import atomic_write
-from ..inference.evaluate import candidate_users
-from ..inference.metrics import truth_matrix
-from ..inference.posterior import hdi, to_inference_data
+from ..evaluation.metrics import truth_matrix
+from ..evaluation.posterior import hdi, to_inference_data
+from ..evaluation.protocols import candidate_users
 
 
 def _plt():
@@ -37,13 +37,14 @@ def pareto_k(model, guide, sampler, n_items: int, particles: int, seed: int) -> 
     """Pareto k̂ of the guide (``psis_diagnostic``) on single training triples of randomly drawn warm items."""
     from pyro.infer.importance import psis_diagnostic
 
-    from ..models.model import TripleBatch
+    from ..data.batch import TripleBatch
 
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_items):
         triple = TripleBatch.from_triples(sampler.sample(rng, n=1), 1)  # plate size 1: no subsampling scale
-        out.append(float(psis_diagnostic(model, guide, triple, num_particles=particles,
+        views = model.nets.views(triple.items)
+        out.append(float(psis_diagnostic(model, guide, triple, views, num_particles=particles,
                                          max_simultaneous_particles=particles, max_plate_nesting=1)))
     return np.array(out)
 

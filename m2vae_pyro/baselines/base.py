@@ -15,12 +15,12 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from ..data.batch import TripleBatch
 from ..data.dataset import Dataset
 from ..data.sampling import TripleSampler
 from ..data.split import ColdStartSplit
-from ..inference.evaluate import evaluate
-from ..inference.trainer import seed_everything
-from ..models.model import TripleBatch
+from ..evaluation.protocols import evaluate
+from ..train.trainer import seed_everything
 
 
 class Recommender(Protocol):

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..data.batch import TripleBatch
 from ..data.dataset import Dataset
 from ..data.split import ColdStartSplit
-from ..models.model import TripleBatch
 from ..nn.content import ContentEncoder
 from ..nn.losses import bpr, cooccurrence, in_batch_infonce
 from .base import Settings, TrainedBaseline

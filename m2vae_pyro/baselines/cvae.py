@@ -20,11 +20,10 @@ import torch
 from pyro.nn import PyroModule
 from torch import nn
 
+from ..data.batch import TripleBatch
 from ..data.dataset import Dataset
 from ..data.sampling import TripleSampler
 from ..data.split import ColdStartSplit
-from ..models.model import TripleBatch
-from ..nn.cache import shared_pass
 from ..nn.content import ContentEncoder
 from ..nn.decoder import Decoder
 from ..nn.encoders import GaussianHead
@@ -37,9 +36,8 @@ class _Model(PyroModule):
         super().__init__()
         self.nets = nets
 
-    def forward(self, batch: TripleBatch) -> None:
+    def forward(self, batch: TripleBatch, content: torch.Tensor) -> None:
         o = self.nets
-        content = o.shared_content(batch)  # the guide's pass, when it just ran
         target = o.items(batch.items)
         with pyro.plate("triples", batch.size, subsample=batch.index):
             loc = target.new_zeros(len(batch.items), o.settings.d)
@@ -56,9 +54,9 @@ class _Guide(PyroModule):
         super().__init__()
         self.nets = nets
 
-    def forward(self, batch: TripleBatch) -> None:
+    def forward(self, batch: TripleBatch, content: torch.Tensor) -> None:
         o = self.nets
-        x = torch.cat([o.items(batch.items), o.shared_content(batch)], dim=-1)
+        x = torch.cat([o.items(batch.items), content], dim=-1)
         with pyro.plate("triples", batch.size, subsample=batch.index):
             mu, logvar = o.encoder(x)
             pyro.sample("z", dist.Normal(mu, (0.5 * logvar).exp()).to_event(1))
@@ -81,10 +79,6 @@ class _Nets(nn.Module):
         self.items.weight.requires_grad_(joint)
         self.users.weight.requires_grad_(joint)
 
-    def shared_content(self, batch: TripleBatch) -> torch.Tensor:
-        """The content encoding of the batch's items, computed once per ELBO evaluation."""
-        return shared_pass(self, batch.cache, "content", batch.items, self.content)
-
 
 class ContentCVAE(TrainedBaseline):
     """``joint=True``: the ``cvae`` row; ``joint=False``: GoRec over frozen BPR-MF embeddings."""
@@ -103,7 +97,8 @@ class ContentCVAE(TrainedBaseline):
             self.nets.items.weight.data.copy_(items)
 
     def loss(self, batch: TripleBatch) -> torch.Tensor:
-        return self._elbo.differentiable_loss(*self._pair, batch) / batch.size
+        content = self.nets.content(batch.items)  # one encoder pass, handed to both programs
+        return self._elbo.differentiable_loss(*self._pair, batch, content) / batch.size
 
     def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         nets = self.nets

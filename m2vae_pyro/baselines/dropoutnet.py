@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..data.batch import TripleBatch
 from ..data.dataset import Dataset
 from ..data.sampling import TripleSampler
 from ..data.split import ColdStartSplit
-from ..models.model import TripleBatch
 from ..nn.content import ContentEncoder
 from .base import Settings, TrainedBaseline, pretrain_mf
 

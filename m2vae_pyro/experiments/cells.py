@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..inference.errors import Interrupted
 from ..runs import write_json
+from ..train.errors import Interrupted
 
 
 class CellsPending(Exception):

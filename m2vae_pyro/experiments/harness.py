@@ -28,9 +28,9 @@ from ..data.dataset import Dataset
 from ..data.errors import DataError
 from ..data.loaders import load_dataset
 from ..data.split import cold_start_split
-from ..inference.evaluate import PROTOCOLS, evaluate
-from ..inference.trainer import History
+from ..evaluation.protocols import PROTOCOLS, evaluate
 from ..runs import write_json
+from ..train.trainer import History
 from .cells import run_cells
 from .models import Spec, build_model, check_model_name, m2vae_config
 from .table import results_table

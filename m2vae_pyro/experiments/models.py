@@ -31,7 +31,7 @@ def check_model_name(name: str) -> None:
     if name == "m2vae" or name in VARIANTS or name in BASELINES:
         return
     if name.startswith("prior:"):
-        from ..models.priors import PRIORS
+        from ..module.priors import PRIORS
 
         if name.split(":", 1)[1] in PRIORS:
             return

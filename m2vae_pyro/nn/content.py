@@ -20,6 +20,28 @@ def attribute_slots(ds: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(attrs), torch.from_numpy(slot)
 
 
+IMAGE_NORMS = ("none", "center_l2")
+
+
+def image_matrix(features: np.ndarray, present: np.ndarray, norm: str = "none") -> torch.Tensor:
+    """The image features the encoders read: as extracted (``none``, Eq. 3 literally) or ``center_l2``.
+
+    ``center_l2`` subtracts the mean feature of the items that have an image and scales each row to unit length
+    (rows without an image stay 0). EfficientNet's pooled features are non-negative with a large common mean, so
+    raw rows are nearly parallel: on ML-100K seed 0 a linear BPR map of raw content reaches validation HR@5 0.207,
+    of centred unit rows 0.242 (docs/paper-map.md). It reads content only, never interactions.
+    """
+    x = torch.from_numpy(features).float()
+    if norm == "none":
+        return x
+    if norm != "center_l2":
+        raise ValueError(f"unknown image normalisation {norm!r}; choose one of {IMAGE_NORMS}")
+    has = torch.from_numpy(present)
+    if has.any():
+        x = x - x[has].mean(0)
+    return nn.functional.normalize(x, dim=1) * has[:, None].to(x.dtype)
+
+
 class ContentEncoder(nn.Module):
     """``f(a_i, c_i)``: attention-pooled attributes (Eq. 4) and projected image features, then a 2-layer MLP.
 

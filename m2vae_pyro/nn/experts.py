@@ -79,10 +79,26 @@ def blend(alpha: torch.Tensor, x_com: torch.Tensor, x_unique: torch.Tensor) -> t
     return a * x_com + (1.0 - a) * x_unique
 
 
-def moe_posterior(mu_e: torch.Tensor, logvar_e: torch.Tensor, mu_f: torch.Tensor,
-                  logvar_f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eq. 17: the "simple MoE" of the ID view and the fused feature view, summed as the paper writes."""
-    return mu_e + mu_f, logvar_e + logvar_f
+def moe_posterior(mu_e: torch.Tensor, logvar_e: torch.Tensor, mu_f: torch.Tensor, logvar_f: torch.Tensor,
+                  how: str = "sum", has_id: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 17: the "simple MoE" of the ID view and the fused feature view (DESIGN §3).
+
+    ``sum`` as the paper writes it, ``mean`` as the author's code computes it, ``poe`` a product of the two
+    experts. ``has_id`` ``[B]`` bool marks the examples whose ID view is present (ID dropout, cold items); where
+    it is absent every form reduces to the fused expert alone.
+    """
+    if how == "sum":
+        mu, logvar = mu_e + mu_f, logvar_e + logvar_f
+    elif how == "mean":
+        mu, logvar = 0.5 * (mu_e + mu_f), 0.5 * (logvar_e + logvar_f)
+    elif how == "poe":
+        mu, logvar = poe(torch.stack([mu_e, mu_f]), torch.stack([logvar_e, logvar_f]))
+    else:
+        raise ValueError(f"unknown combination {how!r} (sum, mean, poe)")
+    if has_id is None:
+        return mu, logvar
+    keep = has_id.unsqueeze(-1)
+    return torch.where(keep, mu, mu_f), torch.where(keep, logvar, logvar_f)
 
 
 def softplus_weight(raw: torch.Tensor) -> torch.Tensor:

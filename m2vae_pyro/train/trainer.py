@@ -20,9 +20,9 @@ import pyro
 import torch
 
 from ..config import Config
+from ..data.batch import TripleBatch
 from ..data.sampling import TripleSampler
-from ..guides.guide import M2VAEGuide
-from ..models.model import M2VAEModel, TripleBatch
+from ..programs import M2VAEGuide, M2VAEModel, elbo_loss
 from .errors import Interrupted, TrainingError
 
 
@@ -69,10 +69,9 @@ class Trainer:
     def __init__(self, model: M2VAEModel, guide: M2VAEGuide, sampler: TripleSampler, cfg: Config,
                  validate: Callable[[], float] | None = None, on_improve: Callable[[History], None] | None = None,
                  progress: bool = True):
-        pyro.settings.set(module_local_params=True)
         self.model, self.guide, self.sampler, self.cfg = model, guide, sampler, cfg
         self.validate, self.on_improve, self.progress = validate, on_improve, progress
-        self.elbo = pyro.infer.TraceMeanField_ELBO()(model, guide)
+        self.elbo = elbo_loss(model, guide)
         self.rank, self.world = rank_and_world()
         self.loss_fn = self.elbo
         if self.world > 1:
@@ -144,14 +143,14 @@ class Trainer:
     def _step(self, batch: TripleBatch) -> dict[str, float]:
         cfg, model = self.cfg, self.model
         warmup = min(1.0, (self.step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
-        model.kl_scale = self.guide.kl_scale = cfg.kl_weight * warmup
+        views = model.nets.views(batch.items)  # the encoder pass, shared by guide and model as an argument
         with warnings.catch_warnings():
             # Pyro's generic NaN warning; _check_finite below names the term and the step instead.
             warnings.filterwarnings("ignore", message="Encountered NaN")
-            loss = self.loss_fn(batch)
+            loss = self.loss_fn(batch, views, cfg.kl_weight * warmup)
         total = float(loss.detach())
         terms = {k: float(v) for k, v in model.last_terms.items()}
-        weights = {"bpr": 1.0, "dcl": cfg.alpha_dcl, "co": cfg.beta_co}
+        weights = {"bpr": 1.0, "bpr_warm": cfg.bpr_warm, "dcl": cfg.alpha_dcl, "co": cfg.beta_co}
         weighted = sum(w * terms.get(k, 0.0) for k, w in weights.items())
         terms = {"loss": total / batch.size, "elbo": total / batch.size - weighted, **terms}
         _check_finite(terms, self.step)

@@ -1,46 +1,40 @@
-"""All networks of M²VAE in one module, shared by the model and the guide (same module names)."""
+"""The one module that owns M²VAE's networks, every distribution (``*_dist``) and every factor term.
+
+The model and the guide (``programs/``) are short Pyro programs that call it, CEVAE style: they say *which* site
+gets *which* distribution, this module says what the distributions are.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import pyro.distributions as dist
 import torch
 from torch import nn
 
 from ..config import Config
+from ..data.batch import TripleBatch
 from ..data.dataset import Dataset
-from .cache import shared_pass
-from .content import attribute_slots
-from .decoder import Decoder
-from .encoders import LOGVAR_MAX, LOGVAR_MIN, AttentionPooling, GaussianHead
-from .experts import SelfGate, ViewGate, blend, mix, modality_gates, modality_logits, poe, softplus_weight
+from ..nn import losses
+from ..nn.content import attribute_slots, image_matrix
+from ..nn.decoder import Decoder
+from ..nn.encoders import LOGVAR_MAX, LOGVAR_MIN, AttentionPooling, GaussianHead
+from ..nn.experts import (
+    SelfGate,
+    ViewGate,
+    blend,
+    mix,
+    modality_gates,
+    modality_logits,
+    moe_posterior,
+    poe,
+    softplus_weight,
+)
+from .priors import fused_mean_terms, make_prior
+from .views import Fused, Views
 
 
-@dataclass
-class Views:
-    """Per-item encodings. ``M`` modalities (attribute, then image when the data has one).
-
-    ``mu``/``logvar`` ``[M, B, d]`` unique views (Eq. 3, 5); ``present`` ``[M, B]``; ``raw`` the ``M`` raw
-    content vectors ``a_i``, ``c_i`` ``[B, d]`` (Eq. 3–4), with a learned stand-in where a modality is absent;
-    ``mu_com``/``logvar_com`` ``[B, d]`` the common view (Eq. 7), ``None`` without one.
-    """
-
-    mu: torch.Tensor
-    logvar: torch.Tensor
-    present: torch.Tensor
-    raw: list[torch.Tensor]
-    mu_com: torch.Tensor | None
-    logvar_com: torch.Tensor | None
-
-
-@dataclass
-class Fused:
-    """Output of the hierarchical MoE (Eq. 11–16): ``mu``/``logvar`` ``[B, d]``, gates ``[B, M]``, ``alpha`` ``[B]``."""
-
-    mu: torch.Tensor
-    logvar: torch.Tensor
-    gates: torch.Tensor
-    alpha: torch.Tensor
+def normal(mu: torch.Tensor, logvar: torch.Tensor) -> dist.TorchDistribution:
+    """A diagonal Gaussian with event shape ``[d]`` from ``(μ, log σ²)`` (the paper's σ is a log-variance)."""
+    return dist.Normal(mu, (0.5 * logvar).exp()).to_event(1)
 
 
 class M2VAENetworks(nn.Module):
@@ -63,7 +57,8 @@ class M2VAENetworks(nn.Module):
         if self.has_image:
             if image.features is None:
                 raise ValueError("image features are not attached: call data.images.attach_image_features first")
-            self.register_buffer("image_features", torch.from_numpy(image.features), persistent=False)
+            features = image_matrix(image.features, image.present, config.image_norm)
+            self.register_buffer("image_features", features, persistent=False)
             self.register_buffer("image_present", torch.from_numpy(image.present), persistent=False)
             self.image_proj = nn.Linear(image.features.shape[1], d)  # c_i (Eq. 3 input)
             self.image_head = GaussianHead(d, d)  # Eq. 3
@@ -84,14 +79,14 @@ class M2VAENetworks(nn.Module):
         self.gate_w = nn.Parameter(torch.randn(self.n_modalities, d) / d**0.5)  # w_v of Eq. 12
         self.view_gate = ViewGate(d, config.view_gate_hidden)  # Eq. 15
         self.poe_weight = nn.Parameter(torch.zeros(self.n_modalities + 1))  # weighted-PoE variant
+        # z_scale = "learned": a per-dimension shift of the posterior's log-variance (Eq. 17), so that z's noise is
+        # not the blend of the view variances that Eq. 23 holds near 1
+        self.z_logvar_shift = nn.Parameter(torch.zeros(d), requires_grad=config.z_scale == "learned")
         content_widths = [d] * self.n_modalities if config.decoder_content else []
         self.decoder = Decoder(d, content_widths, d, config.decoder_hidden)  # Eq. 19
+        self.prior = make_prior(config.prior, self)  # Eq. 22, swappable (module/priors.py)
 
     # -- the multi-view generator -------------------------------------------------------------------
-    def shared_views(self, items: torch.Tensor, cache: dict) -> Views:
-        """``views(items)``, computed once per ELBO evaluation and shared by the guide and the model."""
-        return shared_pass(self, cache, "views", items, self.views)
-
     def views(self, items: torch.Tensor) -> Views:
         """Unique and common views of ``items`` ``[B]`` (Eq. 3–7)."""
         mask = self.item_attr_mask[items]
@@ -198,3 +193,85 @@ class M2VAENetworks(nn.Module):
     def decoder_inputs(self, views: Views) -> list[torch.Tensor]:
         """The raw content blocks the decoder sees beside ``z``: ``[a_i, c_i]``, or none."""
         return views.raw if self.config.decoder_content else []
+
+    # -- the distributions of the model and the guide -----------------------------------------------
+    def view_names(self) -> list[str]:
+        """The sample sites of the unique views (Eq. 8), in modality order."""
+        return ["z_a", "z_c"][: self.n_modalities]
+
+    def view_posterior_dist(self, views: Views, m: int) -> dist.TorchDistribution:
+        """``q(z_v | v)`` of modality ``m`` (Eq. 3, 5, 8)."""
+        return normal(views.mu[m], views.logvar[m])
+
+    def view_prior_dist(self, views: Views, m: int) -> dist.TorchDistribution:
+        """``p(z_v) = N(0, I)`` (Eq. 23)."""
+        zeros = torch.zeros_like(views.mu[m])
+        return dist.Normal(zeros, torch.ones_like(zeros)).to_event(1)
+
+    def common_dist(self, views: Views) -> dist.TorchDistribution:
+        """The PoE common view ``z_com`` (Eq. 6–8); the model scores it with the guide's own distribution."""
+        return normal(views.mu_com, views.logvar_com)
+
+    def posterior_dist(self, views: Views, fused: Fused, items: torch.Tensor,
+                       has_id: torch.Tensor | None) -> dist.TorchDistribution:
+        """``q(z | e, a, c, u)``: Eq. 17's combination of the ID view (Eq. 2) with the fused view (Eq. 11–16).
+
+        ``has_id`` ``[B]`` bool drops the ID expert where it is false (ID dropout); ``None`` keeps it everywhere.
+        """
+        mu_e, logvar_e = self.id_head(self.item_emb(items))  # Eq. 2
+        mu, logvar = moe_posterior(mu_e, logvar_e, fused.mu, fused.logvar, self.config.combine, has_id)  # Eq. 17
+        return normal(mu, (logvar + self.z_logvar_shift).clamp(LOGVAR_MIN, LOGVAR_MAX))  # Eq. 18
+
+    def cold_dist(self, views: Views, z_views: torch.Tensor, z_com: torch.Tensor | None,
+                  user: torch.Tensor) -> dist.TorchDistribution:
+        """``z`` of an item without an ID on the configured cold path: the guide without the ID view, or the prior."""
+        if self.config.cold_path == "guide":
+            fused = self.fuse(views, z_views, z_com, user)  # Eq. 11–16
+            return normal(fused.mu, (fused.logvar + self.z_logvar_shift).clamp(LOGVAR_MIN, LOGVAR_MAX))
+        return self.prior_dist(views, z_views, z_com, user)
+
+    def prior_dist(self, views: Views, z_views: torch.Tensor, z_com: torch.Tensor | None,
+                   user: torch.Tensor) -> dist.TorchDistribution:
+        """``p_θ(z | a, c)`` (Eq. 22) — the fused view of the drawn views under version 1's ``moe`` prior."""
+        return self.prior.distribution(self, views, z_views, z_com, user)
+
+    def cold_mean_terms(self, views: Views, user: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``E[z]`` of cold items for every (user, item) pair on the cold path, as ``Prior.mean_terms`` gives it.
+
+        ``guide``: the fused view at each user's own gates (sum, mean and PoE of Eq. 17 all reduce to it when the
+        ID expert is absent); ``prior``: the conditional prior's mean.
+        """
+        if self.config.cold_path == "guide":
+            return fused_mean_terms(self, views, user)
+        return self.prior.mean_terms(self, views, user)
+
+    def likelihood_dist(self, e_new: torch.Tensor) -> dist.TorchDistribution:
+        """``p(e_i | a, c, z) = N(e_new, σ_obs² I)`` (Eq. 21, 24)."""
+        return dist.Normal(e_new, self.config.obs_scale).to_event(1)
+
+    def id_present(self, n: int, device: torch.device) -> torch.Tensor | None:
+        """ID dropout: which of ``n`` training triples keep the ID view (``None``: all of them).
+
+        Only in training mode, like ``nn.Dropout``. Drawn from torch's RNG inside the guide, so an oracle that draws
+        in the same order sees the same mask.
+        """
+        rate = self.config.id_dropout
+        return torch.rand(n, device=device) >= rate if rate and self.training else None
+
+    # -- the factor terms (Eq. 9–10, 20, 25) ---------------------------------------------------------
+    def factor_terms(self, batch: TripleBatch, views: Views, z_views: torch.Tensor, z_com: torch.Tensor | None,
+                     e_new: torch.Tensor) -> dict[str, tuple[float, torch.Tensor]]:
+        """``{name: (weight, per-example loss [B])}`` for every factor; the model adds ``−weight · loss``."""
+        cfg = self.config
+        user, neg_user = self.user_emb(batch.pos_users), self.user_emb(batch.neg_users)
+        terms = {"bpr": (1.0, losses.bpr(e_new, user, neg_user))}  # Eq. 25
+        if cfg.bpr_warm:  # the author's second BPR, on the warm e_i: it makes e_i a collaborative embedding
+            terms["bpr_warm"] = (cfg.bpr_warm, losses.bpr(self.item_emb(batch.items), user, neg_user))
+        if cfg.alpha_dcl and z_com is not None:
+            pairs = [(z_views[m], views.raw[m], views.present[m].to(e_new.dtype)) for m in range(self.n_modalities)]
+            terms["dcl"] = (cfg.alpha_dcl, losses.disentangle(pairs, z_com, cfg.tau_dcl, cfg.dcl))  # Eq. 9–10
+        if cfg.beta_co and batch.pos_items.shape[-1]:  # pairs drawn for posterior analysis carry no co-items
+            co = losses.cooccurrence(e_new, self.item_emb(batch.pos_items), self.item_emb(batch.neg_items),
+                                     cfg.co_tau, cfg.co_include_positive)  # Eq. 20
+            terms["co"] = (cfg.beta_co, co)
+        return terms

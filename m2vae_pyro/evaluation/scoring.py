@@ -1,7 +1,7 @@
 """Exact per-user cold-item scores, vectorised and chunked under a memory budget (DESIGN §5).
 
 Each (user, item) pair gets its own gates and its own decoded ``e_new``. The decoder's first layer is linear in
-``z`` and the prior mean is a per-pair mixture of per-item vectors, so ``W_z E[z]`` is the same mixture of the
+``z`` and the cold path's mean is a per-pair mixture of per-item vectors, so ``W_z E[z]`` is the same mixture of the
 per-item products ``W_z x_k``; only the activation and the output layer run per pair, and the output layer is
 folded into the user vector (``e_u · (W₂ h + b₂) = (W₂ᵀ e_u) · h + b₂ · e_u``).
 """
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..models.priors import Prior
-from ..nn.networks import M2VAENetworks
+from ..module.networks import M2VAENetworks
 
 # The per-pair pass (first-layer mixture, activation, output dot) runs on a tile this size so that its buffer
 # stays in cache across the K + 3 in-place sweeps: ~2.5× faster than one memory-sized buffer (RESULTS.md).
@@ -21,9 +20,9 @@ _PAIR_FLOATS = 16
 
 
 @torch.inference_mode()
-def score_pairs(nets: M2VAENetworks, prior: Prior, users: torch.Tensor, items: torch.Tensor,
+def score_pairs(nets: M2VAENetworks, users: torch.Tensor, items: torch.Tensor,
                 memory_mb: int = 64) -> torch.Tensor:
-    """``[U, I]`` scores ``e_new(i | u) · e_u`` at the conditional-prior mean (Eq. 19, 22).
+    """``[U, I]`` scores ``e_new(i | u) · e_u`` at the mean of the cold path's ``z`` (Eq. 19; ``Config.cold_path``).
 
     Users go in blocks whose gates and mixture weights fit ``memory_mb``; within a block the per-pair pass runs
     on cache-sized tiles of users with one reused buffer, every step an in-place op over it.
@@ -46,7 +45,7 @@ def score_pairs(nets: M2VAENetworks, prior: Prior, users: torch.Tensor, items: t
     proj = None
     for lo in range(0, n_users, block):
         u_block = user_emb[lo : lo + block]
-        weights, vectors = prior.mean_terms(nets, views, u_block)  # [K, U, I], [K, I, d]
+        weights, vectors = nets.cold_mean_terms(views, u_block)  # [K, U, I], [K, I, d]
         if proj is None:
             proj = scale * (vectors @ dec.z_in.weight.T)  # [K, I, h]: W_z x_k per item, the same for every block
         w_out = u_block @ dec.out.weight  # [U, h]: W₂ᵀ e_u
@@ -69,10 +68,10 @@ def score_pairs(nets: M2VAENetworks, prior: Prior, users: torch.Tensor, items: t
 
 
 @torch.inference_mode()
-def embed_pairs(nets: M2VAENetworks, prior: Prior, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+def embed_pairs(nets: M2VAENetworks, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
     """``[U, I, d]`` decoded ``e_new`` for every pair (the plain, unchunked form; for small grids and tests)."""
     views = nets.views(items)
-    weights, vectors = prior.mean_terms(nets, views, nets.user_emb(users))
+    weights, vectors = nets.cold_mean_terms(views, nets.user_emb(users))
     z = torch.einsum("kui,kid->uid", weights, vectors)
     raw = [r.expand(len(users), -1, -1) for r in nets.decoder_inputs(views)]
     return nets.decoder(z, raw)

@@ -6,7 +6,8 @@ distributions with event shape ``[d]``), and its mean as a per-pair mixture of p
 look inside. Priors with parameters (``poe``'s weights live in the shared networks; ``mixture``, ``vamp``) are
 modules of the model, so they are trained, checkpointed and resumed with it.
 
-- ``moe``: the paper's conditional prior ``p(z | a, c, u)``, the user-aware hierarchical MoE (Eq. 11–16, 22);
+- ``content``: DESIGN v2's conditional prior ``p(z | a, c)``, an MLP on the raw content (Eq. 22);
+- ``moe``: version 1's conditional prior ``p(z | a, c, u)``, the user-aware hierarchical MoE (Eq. 11–16, 22);
 - ``standard``: ``N(0, I)``; content reaches ``e_new`` only through the decoder's ``[a; c]`` input (Eq. 19);
 - ``poe``: a weighted product of the three view experts (``z_a``, ``z_c``, ``z_com``), no user;
 - ``mixture``: ``K`` learned diagonal Gaussians with learned weights, no conditioning;
@@ -20,11 +21,17 @@ KL terms: ``moe``, ``standard`` and ``poe`` are Gaussian, so ``TraceMeanField_EL
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyro.distributions as dist
 import torch
 from torch import nn
 
-from ..nn.networks import M2VAENetworks, Views
+from ..nn.encoders import GaussianHead
+from .views import Views
+
+if TYPE_CHECKING:
+    from .networks import M2VAENetworks
 
 
 class Prior(nn.Module):
@@ -55,8 +62,48 @@ def _shared_mean(mean: torch.Tensor, n_users: int) -> tuple[torch.Tensor, torch.
     return torch.ones(1, n_users, mean.shape[0], dtype=mean.dtype, device=mean.device), mean[None]
 
 
+def fused_mean_terms(nets: M2VAENetworks, views: Views, user: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean of the fused view (Eq. 14–16) for every (user, item) pair, as ``mean_terms`` returns it.
+
+    It is the mean of version 1's prior and of version 2's guide without the ID view (the cold path ``guide``).
+    """
+    n_users, n_items = user.shape[0], views.mu.shape[1]
+    if nets.config.fusion == "weighted_poe":
+        return _shared_mean(nets.weighted_poe(views)[0], n_users)
+    gates = nets.pair_modality_weights(views, user)  # [M, U, I]
+    if views.mu_com is None:
+        return gates, views.mu
+    alpha = nets.view_weight(user)[None, :, None]  # [1, U, 1]
+    weights = torch.cat([alpha.expand(-1, -1, n_items), (1 - alpha) * gates])  # Eq. 16 over Eq. 14
+    return weights, torch.cat([views.mu_com[None], views.mu])
+
+
+class ContentPrior(Prior):
+    """DESIGN v2's conditional prior ``p_θ(z | a, c)`` (Eq. 22): an MLP on the raw content ``[a_i; c_i]``.
+
+    It sees no user and no ID, so the KL of Eq. 22 charges the posterior only for what the ID view and the
+    user's gates add to what the content already predicts (the author's ``fc2 → mean_p, log_p``).
+    """
+
+    name = "content"
+
+    def __init__(self, d_content: int, d: int, hidden: int):
+        super().__init__()
+        self.hidden = nn.Sequential(nn.Linear(d_content, hidden), nn.Tanh())
+        self.head = GaussianHead(hidden, d)
+
+    def params(self, views: Views) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.hidden(torch.cat(views.raw, dim=-1)))
+
+    def distribution(self, nets, views, z, z_com, user):
+        return _normal(*self.params(views))  # Eq. 22
+
+    def mean_terms(self, nets, views, user):
+        return _shared_mean(self.params(views)[0], user.shape[0])
+
+
 class MoEPrior(Prior):
-    """The paper's conditional prior: the user-aware hierarchical MoE of the views (Eq. 11–16, 22)."""
+    """Version 1's conditional prior: the user-aware hierarchical MoE of the views (Eq. 11–16, 22)."""
 
     name = "moe"
 
@@ -65,15 +112,7 @@ class MoEPrior(Prior):
         return _normal(fused.mu, fused.logvar)  # Eq. 22
 
     def mean_terms(self, nets, views, user):
-        n_users, n_items = user.shape[0], views.mu.shape[1]
-        if nets.config.fusion == "weighted_poe":
-            return _shared_mean(nets.weighted_poe(views)[0], n_users)
-        gates = nets.pair_modality_weights(views, user)  # [M, U, I]
-        if views.mu_com is None:
-            return gates, views.mu
-        alpha = nets.view_weight(user)[None, :, None]  # [1, U, 1]
-        weights = torch.cat([alpha.expand(-1, -1, n_items), (1 - alpha) * gates])  # Eq. 16 over Eq. 14
-        return weights, torch.cat([views.mu_com[None], views.mu])
+        return fused_mean_terms(nets, views, user)
 
 
 class StandardPrior(Prior):
@@ -144,15 +183,17 @@ class VampPrior(MixturePrior):
         return nets.id_head(self.pseudo_items)
 
 
-PRIORS: dict[str, type[Prior]] = {"moe": MoEPrior, "standard": StandardPrior, "poe": PoEPrior,
-                                  "mixture": MixturePrior, "vamp": VampPrior}
+PRIORS: dict[str, type[Prior]] = {"content": ContentPrior, "moe": MoEPrior, "standard": StandardPrior,
+                                  "poe": PoEPrior, "mixture": MixturePrior, "vamp": VampPrior}
 
 
 def make_prior(name: str, nets: M2VAENetworks) -> Prior:
     if name not in PRIORS:
         raise ValueError(f"unknown prior {name!r}; choose one of {', '.join(PRIORS)}")
-    cls = PRIORS[name]
-    return cls(nets.config.d) if issubclass(cls, MixturePrior) else cls()
+    cls, cfg = PRIORS[name], nets.config  # nets: the owner under construction (config and sizes are set)
+    if cls is ContentPrior:
+        return cls(cfg.d * nets.n_modalities, cfg.d, cfg.prior_hidden)
+    return cls(cfg.d) if issubclass(cls, MixturePrior) else cls()
 
 
 def kl_term(q: dist.TorchDistribution, p: dist.TorchDistribution, z: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""Exact chunked scoring, ranking metrics, the two evaluation protocols, posterior draws."""

@@ -1,1 +1,0 @@
-"""Training loop, exact chunked scoring, evaluation protocols."""

@@ -1,0 +1,42 @@
+"""The inference side of M²VAE: the PoE and MoE posterior over the attribute, image and ID latents (Eq. 3–18)."""
+
+from __future__ import annotations
+
+import pyro
+import torch
+from pyro import poutine
+from pyro.nn import PyroModule
+
+from ..data.batch import TripleBatch
+from ..module.networks import M2VAENetworks
+from ..module.views import Views
+
+
+class M2VAEGuide(PyroModule):
+    """``q(z_a | a) q(z_c | c) q(z_com | a, c) q(z | e, a, c, u)``, in the same plate as the model.
+
+    The gates (Eq. 11–16) are computed from the drawn views. During training the ID view is dropped for a
+    fraction ``id_dropout`` of the triples, so the posterior a cold item gets is trained; ``cold=True`` drops it
+    for every example (items without an ID). No factor here: a guide factor would count with the wrong sign.
+    """
+
+    def __init__(self, nets: M2VAENetworks):
+        super().__init__()
+        self.nets = nets
+
+    def forward(self, batch: TripleBatch, views: Views, kl_scale: float = 1.0, cold: bool = False) -> None:
+        nets = self.nets
+        user = nets.user_emb(batch.pos_users)
+        with pyro.plate("triples", batch.size, subsample=batch.index), poutine.scale(scale=kl_scale):
+            zs = []
+            for m, name in enumerate(nets.view_names()):
+                with poutine.mask(mask=views.present[m]):
+                    zs.append(pyro.sample(name, nets.view_posterior_dist(views, m)))  # Eq. 8
+            z_views = torch.stack(zs)
+            z_com = pyro.sample("z_com", nets.common_dist(views)) if views.mu_com is not None else None
+            if cold:
+                pyro.sample("z", nets.cold_dist(views, z_views, z_com, user))
+                return
+            fused = nets.fuse(views, z_views, z_com, user)  # Eq. 11–16
+            has_id = nets.id_present(len(batch.items), user.device)
+            pyro.sample("z", nets.posterior_dist(views, fused, batch.items, has_id))  # Eq. 17–18

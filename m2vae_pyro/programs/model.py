@@ -1,0 +1,45 @@
+"""The generative side of M²VAE: view priors, the conditional prior of z, the decoder, the factors (Eq. 19–26)."""
+
+from __future__ import annotations
+
+import pyro
+import torch
+from pyro import poutine
+from pyro.nn import PyroModule
+
+from ..data.batch import TripleBatch
+from ..module.networks import M2VAENetworks
+from ..module.views import Views
+
+
+class M2VAEModel(PyroModule):
+    """``p(e, z, z_a, z_c, z_com | a, c) · exp(−Σ factors)``, every site in ``plate("triples", N)``.
+
+    ``views`` is the encoder pass of the batch, computed once and handed to both programs; ``kl_scale`` weighs
+    the latent sites (KL warm-up and weight). The last per-term means are kept for the progress display.
+    """
+
+    def __init__(self, nets: M2VAENetworks):
+        super().__init__()
+        self.nets = nets
+        self.last_terms: dict[str, torch.Tensor] = {}
+
+    def forward(self, batch: TripleBatch, views: Views, kl_scale: float = 1.0) -> torch.Tensor:
+        nets = self.nets
+        user = nets.user_emb(batch.pos_users)
+        with pyro.plate("triples", batch.size, subsample=batch.index):
+            with poutine.scale(scale=kl_scale):
+                zs = []
+                for m, name in enumerate(nets.view_names()):
+                    with poutine.mask(mask=views.present[m]):
+                        zs.append(pyro.sample(name, nets.view_prior_dist(views, m)))  # Eq. 23
+                z_views = torch.stack(zs)
+                z_com = pyro.sample("z_com", nets.common_dist(views)) if views.mu_com is not None else None
+                z = pyro.sample("z", nets.prior_dist(views, z_views, z_com, user))  # Eq. 22
+            e_new = pyro.deterministic("e_new", nets.decode(z, views), event_dim=1)  # Eq. 19
+            pyro.sample("e", nets.likelihood_dist(e_new), obs=nets.item_emb(batch.items))  # Eq. 21, 24
+            terms = nets.factor_terms(batch, views, z_views, z_com, e_new)
+            for name, (weight, loss) in terms.items():
+                pyro.factor(name, -weight * loss)  # Eq. 9–10, 20, 25, and the warm BPR
+        self.last_terms = {k: loss.detach().mean() for k, (_, loss) in terms.items()}
+        return e_new

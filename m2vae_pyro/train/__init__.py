@@ -1,0 +1,1 @@
+"""The SVI loop and its errors."""
