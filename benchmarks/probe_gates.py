@@ -14,6 +14,8 @@ Two planted structures:
 ``--no-decoder-content`` is a control: the decoder sees only ``z`` (not Eq. 19's raw ``a_i``, ``c_i``), so content
 can reach ``e_new`` only through the gated views.
 
+The last line is ``gate recovery AUC: X`` of the first row (the defaults; issue 19's target: X ≥ 0.70).
+
 Usage: python benchmarks/probe_gates.py [--planted user|pair] [--factors F] [--seed S] [--no-decoder-content]
        [--set KEY=VALUE[,KEY=VALUE] ...]   (each --set is one extra row after the defaults)
 """
@@ -94,9 +96,12 @@ def main() -> None:
           f"decoder content: {not args.no_decoder_content}")
     print(f"| setting | AUC | {readout}: range | sd of all pair gates | s |")
     print("|---|---|---|---|---|")
+    aucs = []
     for over in settings:
         a, lo, hi, sd, seconds = probe(args.planted, args.factors, args.seed, over)
+        aucs.append(a)
         print(f"| {over or 'defaults'} | {a:.3f} | {lo:.3f}–{hi:.3f} | {sd:.3f} | {seconds:.0f} |", flush=True)
+    print(f"gate recovery AUC: {aucs[0]:.3f}")
 
 
 if __name__ == "__main__":

@@ -265,3 +265,24 @@ def test_fusion_variants_coincide_with_one_modality():
     for variant in ("w/o-m-moe", "w/o-v-moe"):
         fused2 = _as_variant(two, cfg2, nets2, variant).fuse(v2, v2.mu, v2.mu_com, users2)
         assert not torch.allclose(fused2.mu, full2.mu), variant
+
+
+@pytest.mark.parametrize("combine", ["sum", "mean", "poe"])
+def test_id_dropout_masks_the_id_expert(combine):
+    ds = tiny_dataset()
+    _, nets, _, _, batch = build(ds, id_dropout=0.5, combine=combine)
+    views = nets.views(batch.items)
+    user = nets.user_emb(batch.pos_users)
+    fused = nets.fuse(views, views.mu, views.mu_com, user)
+    has_id = torch.arange(len(batch.items)) % 2 == 0
+    with torch.no_grad():
+        q = nets.posterior_dist(views, fused, batch.items, has_id)
+        cold = nets.cold_dist(views, views.mu, views.mu_com, user)  # the guide without the ID view
+    assert torch.allclose(q.mean[~has_id], cold.mean[~has_id])
+    assert torch.allclose(q.stddev[~has_id], cold.stddev[~has_id])
+    assert not torch.allclose(q.mean[has_id], cold.mean[has_id])  # where the ID view is kept it moves the posterior
+    nets.eval()
+    assert nets.id_present(16, torch.device("cpu")) is None  # dropout only while training
+    nets.train()
+    torch.manual_seed(0)
+    assert abs(float(nets.id_present(20000, torch.device("cpu")).float().mean()) - 0.5) < 0.02
