@@ -5,7 +5,8 @@ A mechanism probe for issue 19 (not a model of the package): ``e_new = W · cont
 beside the untrained ``content_activity`` reference. ``norm=1`` centres the image features and L2-normalises each
 content block as the reference does; ``norm=0`` feeds them raw.
 
-Usage: python benchmarks/probe_linear_content.py [ds=ml-100k] [seed=0] [d=64] [hid=0] [norm=1] [ep=25] [lr=1e-3]
+Usage: python benchmarks/probe_linear_content.py [ds=ml-100k] [seed=0] [d=64] [hid=0] [norm=1] [img=1] [ep=25]
+       [lr=1e-3]        (img=0: attributes only)
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ def main() -> None:
     name, seed = args.get("ds", "ml-100k"), int(args.get("seed", 0))
     d, hid, norm = int(args.get("d", 64)), int(args.get("hid", 0)), args.get("norm", "1") == "1"
     epochs, lr = int(args.get("ep", 25)), float(args.get("lr", 1e-3))
+    use_image = args.get("img", "1") == "1"
     ds = load_or_exit(name, None, images=True)
     split = cold_start_split(ds, seed, 0.2, None if name.startswith("amazon-") else 4.0)
     blocks = [torch.from_numpy(ds.attribute_matrix()).float()]
     img = ds.modalities.get("image")
-    if img is not None and img.features is not None:
+    if use_image and img is not None and img.features is not None:
         blocks.append(image_matrix(img.features, img.present, "center_l2" if norm else "none"))
     content = torch.cat([F.normalize(b, dim=1) if norm else b for b in blocks], 1)
     torch.manual_seed(seed)

@@ -18,7 +18,7 @@ _TYPES = {"bool": bool, "int": int, "float": (int, float), "str": str}
 class Config:
     # sizes (paper: d = 128)
     d: int = 128
-    decoder_hidden: int = 256
+    decoder_hidden: int = 256  # width of Eq. 19's MLP F; 0 makes F linear
     view_gate_hidden: int = 16
     # Eq. 19 feeds [z; a_i; c_i] to the decoder; False feeds z alone, so content reaches e_new only through the views
     decoder_content: bool = True
@@ -50,6 +50,8 @@ class Config:
     z_scale: str = "views"
     # image features as the encoders read them: "none" (Eq. 3 on the raw features) | "center_l2" (nn/content.py)
     image_norm: str = "center_l2"
+    # the raw content vectors a_i (Eq. 4) and c_i (Eq. 3) as the heads and the decoder read them: "none" | "l2"
+    content_norm: str = "none"
     # model variants (Table 4)
     common: str = "poe"  # poe | early | none
     fusion: str = "moe"  # moe | weighted_poe
@@ -100,7 +102,8 @@ class Config:
         choices = {"dcl": ("literal", "pairwise", "infonce"), "common": ("poe", "early", "none"),
                    "fusion": ("moe", "weighted_poe"), "prior": tuple(PRIORS), "combine": COMBINES,
                    "cold_path": ("guide", "prior"), "preset": tuple(PRESET_NAMES),
-                   "image_norm": ("none", "center_l2"), "z_scale": ("views", "learned")}
+                   "image_norm": ("none", "center_l2"), "z_scale": ("views", "learned"),
+                   "content_norm": ("none", "l2")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise DataError(None, f"config field {name} = {getattr(self, name)!r}; choose one of {allowed}")
@@ -115,9 +118,12 @@ class Config:
                                       + (" (true or false)" if kind == "bool" else ""))
         if not 0.0 <= self.id_dropout < 1.0:
             raise DataError(None, f"config field id_dropout must lie in [0, 1), got {self.id_dropout}")
-        if self.kl_weight < 0:
-            raise DataError(None, f"config field kl_weight must be ≥ 0, got {self.kl_weight}")
-        for name in ("d", "decoder_hidden", "prior_hidden", "c_p", "c_n", "batch_size", "epochs"):
+        if self.kl_weight <= 0:  # a scale of the latent sites: Pyro needs it > 0 (1e-9 is "almost no KL")
+            raise DataError(None, f"config field kl_weight must be > 0, got {self.kl_weight}")
+        if self.decoder_hidden < 0:
+            raise DataError(None, "config field decoder_hidden must be ≥ 0 (0: a linear decoder), "
+                                  f"got {self.decoder_hidden}")
+        for name in ("d", "prior_hidden", "c_p", "c_n", "batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise DataError(None, f"config field {name} must be ≥ 1, got {getattr(self, name)}")
 

@@ -103,13 +103,15 @@ def test_each_variant_trains(variant):
 
 
 @pytest.mark.parametrize("variant", ["full", "w/o-common", "weighted-poe", "w/o-m-moe", "content", "moe", "poe",
-                                     "mixture", "vamp", "standard", "z-only decoder", "paper-literal"])
+                                     "mixture", "vamp", "standard", "z-only decoder", "paper-literal",
+                                     "linear decoder"])
 @pytest.mark.parametrize("image", [True, False])
 def test_chunked_scores_equal_naive_per_pair_loop(variant, image):
     from m2vae_pyro.config import PRESET_NAMES
 
     ds = tiny_dataset(image=image)
-    extra = {"z-only decoder": {"decoder_content": False}, "paper-literal": PRESET_NAMES["paper-literal"]}
+    extra = {"z-only decoder": {"decoder_content": False}, "paper-literal": PRESET_NAMES["paper-literal"],
+             "linear decoder": {"decoder_hidden": 0}}
     # a prior's own mean only scores cold items on the prior cold path
     over = VARIANTS[variant] if variant in VARIANTS else extra.get(variant, {"prior": variant, "cold_path": "prior"})
     cfg, nets, model, guide, _ = build(ds, **over)
@@ -230,7 +232,9 @@ def test_kl_weight_scales_the_latent_sites_with_the_warmup():
     for name in ("z_a", "z", "z_com"):
         assert m.nodes[name]["scale"] == g.nodes[name]["scale"] == pytest.approx(seen[0] * plate_scale)
     assert m.nodes["e"]["scale"] == pytest.approx(plate_scale)  # the likelihood and the factors are not warmed up
-    with pytest.raises(DataError, match="kl_weight must be ≥ 0"):
+    with pytest.raises(DataError, match="kl_weight must be > 0"):
+        Config().replace(kl_weight=0.0)
+    with pytest.raises(DataError, match="kl_weight must be > 0"):
         Config().replace(kl_weight=-1.0)
 
 

@@ -48,8 +48,11 @@ def score_pairs(nets: M2VAENetworks, users: torch.Tensor, items: torch.Tensor,
         weights, vectors = nets.cold_mean_terms(views, u_block)  # [K, U, I], [K, I, d]
         if proj is None:
             proj = scale * (vectors @ dec.z_in.weight.T)  # [K, I, h]: W_z x_k per item, the same for every block
-        w_out = u_block @ dec.out.weight  # [U, h]: W₂ᵀ e_u
-        bias = u_block @ dec.out.bias
+        if isinstance(dec.out, torch.nn.Identity):  # a linear decoder: e_new is the first layer's output
+            w_out, bias = u_block, u_block.new_zeros(len(u_block))
+        else:
+            w_out = u_block @ dec.out.weight  # [U, h]: W₂ᵀ e_u
+            bias = u_block @ dec.out.bias
         if via_sigmoid:
             bias = bias - w_out.sum(-1)
             w_out = 2.0 * w_out

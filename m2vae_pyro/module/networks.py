@@ -91,14 +91,14 @@ class M2VAENetworks(nn.Module):
         """Unique and common views of ``items`` ``[B]`` (Eq. 3–7)."""
         mask = self.item_attr_mask[items]
         has_attr = mask.any(-1)
-        a = self.attr_pool(self.item_attrs[items], mask)  # Eq. 4
+        a = self.content_scale(self.attr_pool(self.item_attrs[items], mask))  # Eq. 4
         mus, logvars, raws, present = [], [], [], [has_attr]
         mu_a, lv_a = self.attr_head(a)  # Eq. 5
         mus.append(mu_a), logvars.append(lv_a)
         raws.append(torch.where(has_attr.unsqueeze(-1), a, self.attr_missing))
         if self.has_image:
             has_img = self.image_present[items]
-            c = self.image_proj(self.image_features[items])
+            c = self.content_scale(self.image_proj(self.image_features[items]))
             mu_c, lv_c = self.image_head(c)  # Eq. 3
             mus.append(mu_c), logvars.append(lv_c), present.append(has_img)
             raws.append(torch.where(has_img.unsqueeze(-1), c, self.image_missing))
@@ -109,6 +109,16 @@ class M2VAENetworks(nn.Module):
         elif self.config.common == "early":
             mu_com, logvar_com = self.early_head(torch.cat(raws, dim=-1))
         return Views(mu, logvar, present, raws, mu_com, logvar_com)
+
+    def content_scale(self, x: torch.Tensor) -> torch.Tensor:
+        """The raw content vector ``a_i`` or ``c_i`` as the views and the decoder read it (``Config.content_norm``).
+
+        ``l2`` puts every block on the unit sphere: at initialisation the pooled attribute embeddings have norm ≈ 8.6
+        and the projected image ≈ 0.25 on ML-100K, so the image path of Eq. 19 starts 30× weaker and learns slowly.
+        """
+        if self.config.content_norm == "l2":
+            return nn.functional.normalize(x, dim=-1, eps=1e-8)
+        return x
 
     def common_poe(self, mu, logvar, present):
         """Eq. 6–7 over the present experts (plus N(0, I) when ``poe_prior_expert``)."""

@@ -7,7 +7,7 @@ from torch import nn
 
 
 class Decoder(nn.Module):
-    """A two-layer MLP ``F`` with the first layer split by input block.
+    """A two-layer MLP ``F`` with the first layer split by input block; ``hidden = 0`` makes ``F`` linear.
 
     ``W₁[z; a; c] = W_z z + W_a a + W_c c``: the split lets the exact evaluator combine per-item terms with
     per-pair gate weights (DESIGN §5) instead of running the first layer for every (user, item) pair.
@@ -15,10 +15,11 @@ class Decoder(nn.Module):
 
     def __init__(self, d_z: int, d_content: list[int], d_out: int, hidden: int):
         super().__init__()
-        self.z_in = nn.Linear(d_z, hidden)
-        self.content_in = nn.ModuleList(nn.Linear(d, hidden, bias=False) for d in d_content)
-        self.act = nn.Tanh()
-        self.out = nn.Linear(hidden, d_out)
+        width = hidden or d_out
+        self.z_in = nn.Linear(d_z, width)
+        self.content_in = nn.ModuleList(nn.Linear(d, width, bias=False) for d in d_content)
+        self.act = nn.Tanh() if hidden else nn.Identity()
+        self.out = nn.Linear(hidden, d_out) if hidden else nn.Identity()
 
     def content_term(self, content: list[torch.Tensor]) -> torch.Tensor | float:
         """``Σ_m W_m x_m`` (0 when the decoder takes no content)."""
