@@ -52,6 +52,8 @@ class Config:
     image_norm: str = "center_l2"
     # the raw content vectors a_i (Eq. 4) and c_i (Eq. 3) as the heads and the decoder read them: "none" | "l2"
     content_norm: str = "none"
+    # do Eq. 9-10, 22, 23 train the raw content encoders too ("shared", as printed) or the latent side only
+    latent_grad: str = "shared"
     # model variants (Table 4)
     common: str = "poe"  # poe | early | none
     fusion: str = "moe"  # moe | weighted_poe
@@ -103,7 +105,7 @@ class Config:
                    "fusion": ("moe", "weighted_poe"), "prior": tuple(PRIORS), "combine": COMBINES,
                    "cold_path": ("guide", "prior"), "preset": tuple(PRESET_NAMES),
                    "image_norm": ("none", "center_l2"), "z_scale": ("views", "learned"),
-                   "content_norm": ("none", "l2")}
+                   "content_norm": ("none", "l2"), "latent_grad": ("shared", "detached")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise DataError(None, f"config field {name} = {getattr(self, name)!r}; choose one of {allowed}")

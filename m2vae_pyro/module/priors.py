@@ -92,14 +92,14 @@ class ContentPrior(Prior):
         self.hidden = nn.Sequential(nn.Linear(d_content, hidden), nn.Tanh())
         self.head = GaussianHead(hidden, d)
 
-    def params(self, views: Views) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.hidden(torch.cat(views.raw, dim=-1)))
+    def params(self, nets: M2VAENetworks, views: Views) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.hidden(nets.latent_input(torch.cat(views.raw, dim=-1))))
 
     def distribution(self, nets, views, z, z_com, user):
-        return _normal(*self.params(views))  # Eq. 22
+        return _normal(*self.params(nets, views))  # Eq. 22
 
     def mean_terms(self, nets, views, user):
-        return _shared_mean(self.params(views)[0], user.shape[0])
+        return _shared_mean(self.params(nets, views)[0], user.shape[0])
 
 
 class MoEPrior(Prior):
