@@ -1,7 +1,8 @@
 """Model names of an experiment → fitted :class:`Recommender`s on one dataset, split and seed.
 
 ``m2vae`` is the full model; a Table-4 variant name (``w/o-dcl`` …) or ``full`` is M²VAE in that configuration;
-``prior:NAME`` is the full model with another prior over ``z``; every name of ``BASELINES`` is that baseline.
+``prior:NAME`` is the full model with another prior over ``z``; ``paper-literal`` is M²VAE at that preset
+(version 1); every name of ``BASELINES`` is that baseline.
 All of them get the same split and the same seeded triples (hence the same negative users) for one seed.
 """
 
@@ -27,16 +28,20 @@ class Spec:
     overrides: dict[str, Any] | None = None
 
 
+# M²VAE at another formulation preset, as a row of its own (its name is the preset's)
+PRESET_MODELS = ("paper-literal",)
+
+
 def check_model_name(name: str) -> None:
-    if name == "m2vae" or name in VARIANTS or name in BASELINES:
+    if name == "m2vae" or name in VARIANTS or name in BASELINES or name in PRESET_MODELS:
         return
     if name.startswith("prior:"):
         from ..module.priors import PRIORS
 
         if name.split(":", 1)[1] in PRIORS:
             return
-    raise DataError(None, f"unknown model {name!r}; choose m2vae, a variant ({', '.join(VARIANTS)}), "
-                          f"prior:NAME or a baseline ({', '.join(BASELINES)})")
+    raise DataError(None, f"unknown model {name!r}; choose m2vae, paper-literal, a variant "
+                          f"({', '.join(VARIANTS)}), prior:NAME or a baseline ({', '.join(BASELINES)})")
 
 
 def m2vae_config(name: str, spec: Spec, seed: int):
@@ -47,6 +52,8 @@ def m2vae_config(name: str, spec: Spec, seed: int):
     overrides = dict(spec.overrides or {})
     if name.startswith("prior:"):
         overrides["prior"] = name.split(":", 1)[1]
+    if name in PRESET_MODELS:
+        overrides["preset"] = name
     cfg = load_config(spec.dataset, None, "full", seed=seed, epochs=spec.epochs, **overrides)
     if name in VARIANTS:
         cfg = with_variant(cfg, name)
