@@ -122,6 +122,9 @@ class Config:
             raise DataError(None, f"config field id_dropout must lie in [0, 1), got {self.id_dropout}")
         if self.kl_weight <= 0:  # a scale of the latent sites: Pyro needs it > 0 (1e-9 is "almost no KL")
             raise DataError(None, f"config field kl_weight must be > 0, got {self.kl_weight}")
+        if self.latent_grad == "detached" and not self.decoder_content:
+            raise DataError(None, "config: latent_grad = detached with decoder_content = false leaves the raw content "
+                                  "encoders with no gradient at all; use one of them")
         if self.decoder_hidden < 0:
             raise DataError(None, "config field decoder_hidden must be ≥ 0 (0: a linear decoder), "
                                   f"got {self.decoder_hidden}")

@@ -290,3 +290,18 @@ def test_id_dropout_masks_the_id_expert(combine):
     nets.train()
     torch.manual_seed(0)
     assert abs(float(nets.id_present(20000, torch.device("cpu")).float().mean()) - 0.5) < 0.02
+
+
+@pytest.mark.parametrize("latent_grad", ["shared", "detached"])
+def test_latent_grad_decides_whether_the_kl_trains_the_raw_content_encoders(latent_grad):
+    ds = tiny_dataset()
+    _, nets, *_ = build(ds, latent_grad=latent_grad)
+    views = nets.views(torch.arange(3, ds.n_items))
+    kl = sum(torch.distributions.kl_divergence(nets.view_posterior_dist(views, m), nets.view_prior_dist(views, m)).sum()
+             for m in range(nets.n_modalities))  # Eq. 23
+    kl = kl + nets.prior_dist(views, views.mu, views.mu_com, None).mean.sum()  # the content prior of Eq. 22
+    kl.backward()
+    raw = [nets.attr_pool.embedding.weight.grad, nets.image_proj.weight.grad]
+    reached = [g is not None and bool(g.abs().sum() > 0) for g in raw]
+    assert reached == [latent_grad == "shared"] * 2
+    assert nets.attr_head.mu.weight.grad.abs().sum() > 0  # the view heads learn either way

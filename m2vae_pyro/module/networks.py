@@ -121,11 +121,12 @@ class M2VAENetworks(nn.Module):
         return x
 
     def latent_input(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw content as the latent side reads it (view heads, conditional prior, DCL): ``Config.latent_grad``.
+        """Raw content (and the user, in the gates) as the latent side reads it: ``Config.latent_grad``.
 
-        ``detached`` stops the gradients of Eq. 9–10, 22 and 23 at the raw content encoders, so that they shape the
-        latent path only and the raw-content input of Eq. 19 is trained by the BPR, co-occurrence and reconstruction
-        terms alone (RESULTS "Version 2": those KL gradients cost the content path 0.03 validation HR@5).
+        ``detached`` stops the gradients of the latent side (view heads, gates, conditional prior, DCL; Eq. 9–10,
+        11–16, 22, 23) at the raw content encoders and the user embeddings, so that they shape the latent path only
+        and the representations the score is made of are trained by the BPR, co-occurrence and reconstruction terms
+        (RESULTS "Version 2").
         """
         return x.detach() if self.config.latent_grad == "detached" else x
 
@@ -148,6 +149,7 @@ class M2VAENetworks(nn.Module):
         the paper). The weighted-PoE variant replaces this by a precision-weighted PoE of all views.
         """
         cfg = self.config
+        user = self.latent_input(user)  # the gates read the user; under "detached" they do not train it
         present = views.present.T  # [B, M]
         if cfg.fusion == "weighted_poe":
             mu, lv = self.weighted_poe(views)
