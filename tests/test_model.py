@@ -110,7 +110,8 @@ def test_chunked_scores_equal_naive_per_pair_loop(variant, image):
     from m2vae_pyro.config import PRESET_NAMES
 
     ds = tiny_dataset(image=image)
-    extra = {"z-only decoder": {"decoder_content": False}, "paper-literal": PRESET_NAMES["paper-literal"],
+    extra = {"z-only decoder": {"decoder_content": False, "latent_grad": "shared"},
+             "paper-literal": PRESET_NAMES["paper-literal"],
              "linear decoder": {"decoder_hidden": 0}}
     # a prior's own mean only scores cold items on the prior cold path
     over = VARIANTS[variant] if variant in VARIANTS else extra.get(variant, {"prior": variant, "cold_path": "prior"})
