@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pyro
-import torch
 from pyro import poutine
 from pyro.nn import PyroModule
 
 from ..data.batch import TripleBatch
 from ..module.networks import M2VAENetworks
 from ..module.views import Views
+from .sites import sample_views
 
 
 class M2VAEGuide(PyroModule):
@@ -28,12 +28,7 @@ class M2VAEGuide(PyroModule):
         nets = self.nets
         user = nets.user_emb(batch.pos_users)
         with pyro.plate("triples", batch.size, subsample=batch.index), poutine.scale(scale=kl_scale):
-            zs = []
-            for m, name in enumerate(nets.view_names()):
-                with poutine.mask(mask=views.present[m]):
-                    zs.append(pyro.sample(name, nets.view_posterior_dist(views, m)))  # Eq. 8
-            z_views = torch.stack(zs)
-            z_com = pyro.sample("z_com", nets.common_dist(views)) if views.mu_com is not None else None
+            z_views, z_com = sample_views(nets, views, nets.view_posterior_dist)  # Eq. 3–8
             if cold:
                 pyro.sample("z", nets.cold_dist(views, z_views, z_com, user))
                 return

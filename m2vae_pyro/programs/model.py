@@ -10,6 +10,7 @@ from pyro.nn import PyroModule
 from ..data.batch import TripleBatch
 from ..module.networks import M2VAENetworks
 from ..module.views import Views
+from .sites import sample_views
 
 
 class M2VAEModel(PyroModule):
@@ -29,12 +30,7 @@ class M2VAEModel(PyroModule):
         user = nets.user_emb(batch.pos_users)
         with pyro.plate("triples", batch.size, subsample=batch.index):
             with poutine.scale(scale=kl_scale):
-                zs = []
-                for m, name in enumerate(nets.view_names()):
-                    with poutine.mask(mask=views.present[m]):
-                        zs.append(pyro.sample(name, nets.view_prior_dist(views, m)))  # Eq. 23
-                z_views = torch.stack(zs)
-                z_com = pyro.sample("z_com", nets.common_dist(views)) if views.mu_com is not None else None
+                z_views, z_com = sample_views(nets, views, nets.view_prior_dist)  # Eq. 23
                 z = pyro.sample("z", nets.prior_dist(views, z_views, z_com, user))  # Eq. 22
             e_new = pyro.deterministic("e_new", nets.decode(z, views), event_dim=1)  # Eq. 19
             pyro.sample("e", nets.likelihood_dist(e_new), obs=nets.item_emb(batch.items))  # Eq. 21, 24

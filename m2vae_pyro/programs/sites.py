@@ -1,0 +1,25 @@
+"""The view sites both programs share: ``z_a``, ``z_c`` (masked where the modality is absent) and ``z_com``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+
+from ..module.networks import M2VAENetworks
+from ..module.views import Views
+
+
+def sample_views(nets: M2VAENetworks, views: Views, view_dist: Callable[[Views, int], dist.TorchDistribution]
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Draw the unique views from ``view_dist`` (the model's prior or the guide's posterior) and the common view
+    from its PoE (the same distribution on both sides, so it adds no KL). Returns ``([M, B, d], [B, d] | None)``."""
+    zs = []
+    for m, name in enumerate(nets.view_names()):
+        with poutine.mask(mask=views.present[m]):
+            zs.append(pyro.sample(name, view_dist(views, m)))
+    z_com = pyro.sample("z_com", nets.common_dist(views)) if views.mu_com is not None else None
+    return torch.stack(zs), z_com
