@@ -64,7 +64,8 @@ def build_model(name: str, ds: Dataset, split: ColdStartSplit, seed: int, spec: 
     check_model_name(name)
     cfg = m2vae_config(name, spec, seed)
     if name in BASELINES:
+        # the same budget as the M²VAE cells: epoch cap and patience come from the experiment's M²VAE config
         settings = Settings(seed=seed, c_p=cfg.c_p, c_n=cfg.c_n, batch_size=cfg.batch_size,
-                            patience=cfg.patience, epochs=spec.epochs or Settings.epochs)
+                            patience=cfg.patience, epochs=cfg.epochs)
         return BASELINES[name](ds, split, settings)
     return M2VAE(ds, cfg, split)
