@@ -33,7 +33,7 @@ class Config:
     sigma_obs: float | None = None  # Eq. 24: None → sqrt(d/2), so −log p is the MSE up to a constant
     poe_eps: float = 1e-8  # Eq. 6
     poe_prior_expert: bool = False
-    # DESIGN v2 §2: the conditional prior p(z | a, c) of the model (a registry name, see models/priors.py)
+    # DESIGN v2 §2: the conditional prior p(z | a, c) of the model (a registry name, see module/priors.py)
     prior: str = "content"
     prior_hidden: int = 256
     # Eq. 17's "simple MoE" of the ID view and the fused view: sum (as printed) | mean (author's code) | poe

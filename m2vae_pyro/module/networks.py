@@ -241,15 +241,19 @@ class M2VAENetworks(nn.Module):
         """
         mu_e, logvar_e = self.id_head(self.item_emb(items))  # Eq. 2
         mu, logvar = moe_posterior(mu_e, logvar_e, fused.mu, fused.logvar, self.config.combine, has_id)  # Eq. 17
-        return normal(mu, (logvar + self.z_logvar_shift).clamp(LOGVAR_MIN, LOGVAR_MAX))  # Eq. 18
+        return self.z_normal(mu, logvar)  # Eq. 18
 
     def cold_dist(self, views: Views, z_views: torch.Tensor, z_com: torch.Tensor | None,
                   user: torch.Tensor) -> dist.TorchDistribution:
         """``z`` of an item without an ID on the configured cold path: the guide without the ID view, or the prior."""
         if self.config.cold_path == "guide":
             fused = self.fuse(views, z_views, z_com, user)  # Eq. 11–16
-            return normal(fused.mu, (fused.logvar + self.z_logvar_shift).clamp(LOGVAR_MIN, LOGVAR_MAX))
+            return self.z_normal(fused.mu, fused.logvar)
         return self.prior_dist(views, z_views, z_com, user)
+
+    def z_normal(self, mu: torch.Tensor, logvar: torch.Tensor) -> dist.TorchDistribution:
+        """The Gaussian of ``z`` in the guide: ``Config.z_scale``'s shift of the log-variance, then the clamp."""
+        return normal(mu, (logvar + self.z_logvar_shift).clamp(LOGVAR_MIN, LOGVAR_MAX))
 
     def prior_dist(self, views: Views, z_views: torch.Tensor, z_com: torch.Tensor | None,
                    user: torch.Tensor) -> dist.TorchDistribution:

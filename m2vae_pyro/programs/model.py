@@ -17,13 +17,15 @@ class M2VAEModel(PyroModule):
     """``p(e, z, z_a, z_c, z_com | a, c) · exp(−Σ factors)``, every site in ``plate("triples", N)``.
 
     ``views`` is the encoder pass of the batch, computed once and handed to both programs; ``kl_scale`` weighs
-    the latent sites (KL warm-up and weight). The last per-term means are kept for the progress display.
+    the latent sites (KL warm-up and weight). The last per-term means, and their weighted sum, are kept for the
+    progress display.
     """
 
     def __init__(self, nets: M2VAENetworks):
         super().__init__()
         self.nets = nets
         self.last_terms: dict[str, torch.Tensor] = {}
+        self.last_factor_total = torch.zeros(())
 
     def forward(self, batch: TripleBatch, views: Views, kl_scale: float = 1.0) -> torch.Tensor:
         nets = self.nets
@@ -38,4 +40,5 @@ class M2VAEModel(PyroModule):
             for name, (weight, loss) in terms.items():
                 pyro.factor(name, -weight * loss)  # Eq. 9–10, 20, 25, and the warm BPR
         self.last_terms = {k: loss.detach().mean() for k, (_, loss) in terms.items()}
+        self.last_factor_total = sum((w * self.last_terms[k] for k, (w, _) in terms.items()), torch.zeros(()))
         return e_new

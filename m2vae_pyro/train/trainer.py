@@ -150,8 +150,7 @@ class Trainer:
             loss = self.loss_fn(batch, views, cfg.kl_weight * warmup)
         total = float(loss.detach())
         terms = {k: float(v) for k, v in model.last_terms.items()}
-        weights = {"bpr": 1.0, "bpr_warm": cfg.bpr_warm, "dcl": cfg.alpha_dcl, "co": cfg.beta_co}
-        weighted = sum(w * terms.get(k, 0.0) for k, w in weights.items())
+        weighted = float(model.last_factor_total)  # Σ weight · mean of every factor, as the model added them
         terms = {"loss": total / batch.size, "elbo": total / batch.size - weighted, **terms}
         _check_finite(terms, self.step)
         self.optim.zero_grad(set_to_none=True)
