@@ -35,6 +35,14 @@ def _overrides(args: argparse.Namespace) -> dict:
     return sets
 
 
+def _item_choice(parser: argparse.ArgumentParser) -> None:
+    items = parser.add_mutually_exclusive_group()
+    items.add_argument("--items", default=None, metavar="ID,ID,...", help="these items (raw ids; any item)")
+    items.add_argument("--items-file", type=Path, default=None, help="items, one raw id per line")
+    items.add_argument("--role", default=None, choices=["validation", "test"],
+                       help="the cold items of one role (default: every cold item)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="m2vae", description="M²VAE cold-start recommendation in Pyro.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
         exp.add_argument("--force", action="store_true", help="discard the cells of a different experiment in --out")
         exp.set_defaults(func=cmd_experiment, kind=name)
 
+    config = sub.add_parser("config", help="the resolved configuration and where each value comes from")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    show = config_sub.add_parser("show", help="every Config field, its value and its source")
+    show.add_argument("dataset", nargs="?", default=None, help="dataset name (its paper and tuned values apply)")
+    show.add_argument("--variant", default="full", help=f"Table-4 variant: {', '.join(VARIANTS)}")
+    _preset(show)
+    show.add_argument("--config", type=Path, default=None, help="TOML file of Config fields")
+    show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a field (repeatable)")
+    show.set_defaults(func=cmd_config_show)
+
     tune = sub.add_parser("tune", help="grid search of M²VAE settings on validation cold items only")
     tune.add_argument("dataset")
     _data_dir(tune)
@@ -120,6 +138,28 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--seed", type=int, default=0)
     analyze.set_defaults(func=cmd_analyze)
 
+    predict = sub.add_parser("predict", help="the top-k users for new (cold) items, with raw ids, as CSV")
+    predict.add_argument("run", type=Path, help="a run directory written by m2vae train")
+    _data_dir(predict)
+    _item_choice(predict)
+    predict.add_argument("--k", type=int, default=20, help="users per item (default 20)")
+    predict.add_argument("--users", default=None, metavar="ID,ID,...", help="rank only these users (raw ids)")
+    predict.add_argument("--include-known", action="store_true",
+                         help="keep the users a warm item is already a training positive of")
+    predict.add_argument("--out", type=Path, required=True, help="CSV to write: item,rank,user,score")
+    predict.add_argument("--force", action="store_true", help="replace an existing --out file")
+    predict.set_defaults(func=cmd_predict)
+
+    export = sub.add_parser("export", help="user embeddings and the items' generated embeddings (npz)")
+    export.add_argument("run", type=Path, help="a run directory written by m2vae train")
+    _data_dir(export)
+    _item_choice(export)
+    export.add_argument("--users", default=None, metavar="ID,ID,...", help="only these users (raw ids)")
+    export.add_argument("--samples", type=int, default=0, help="posterior draws per item to add (default 0)")
+    export.add_argument("--out", type=Path, required=True, help="npz file to write")
+    export.add_argument("--force", action="store_true", help="replace an existing --out file")
+    export.set_defaults(func=cmd_export)
+
     evaluate = sub.add_parser("evaluate", help="metrics of a run on validation and test cold items")
     evaluate.add_argument("run", type=Path)
     _data_dir(evaluate)
@@ -128,24 +168,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parse_sets(pairs: list[str]) -> dict:
-    import dataclasses
-    import json
+    from .config import parse_field
 
-    from .config import Config
-
-    kinds = {f.name: f.type for f in dataclasses.fields(Config)}
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or key not in kinds:
+        if not sep or not key:
             raise DataError(None, f"--set {pair!r}: expected KEY=VALUE with KEY a Config field")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-        if key == "ks":
-            out[key] = tuple(out[key])
+        out[key] = parse_field(key, value)
     return out
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from .config import format_config, resolve_config
+
+    cfg, sources = resolve_config(args.dataset, args.config, args.variant, **_overrides(args))
+    print(format_config(cfg, sources))
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -165,9 +204,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     device = _device(args.device)
     if args.distributed:
         return _train_distributed(args, cfg, device)
-    model = train_run(args.dataset, args.data_dir, args.out, cfg, force=args.force, device=device)
+    model = train_run(args.dataset, args.data_dir, args.out, cfg, force=args.force, device=device,
+                      announce=partial(_print_config, cfg, args))
     _report_trained(model, args.out)
     return 0
+
+
+def _print_config(cfg, args: argparse.Namespace) -> None:
+    """The resolved config at the start of a run, compactly (sources: ``m2vae config show``)."""
+    import textwrap
+
+    text = " ".join(f"{k}={'none' if v is None else v}" for k, v in cfg.to_dict().items()).replace(", ", ",")
+    print("config: " + textwrap.fill(text, 116, subsequent_indent="  ", break_on_hyphens=False)[0:].lstrip())
+    print(f"  (where each value comes from: m2vae config show {args.dataset} ...)")
 
 
 def _device(name: str) -> str:
@@ -200,7 +249,7 @@ def _train_distributed(args: argparse.Namespace, cfg, device: str) -> int:
     dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
     try:
         model = train_run(args.dataset, args.data_dir, args.out, cfg, force=args.force,
-                          progress=is_main_process(), device=device)
+                          progress=is_main_process(), device=device, announce=partial(_print_config, cfg, args))
         if is_main_process():
             _report_trained(model, args.out)
     finally:
@@ -211,6 +260,59 @@ def _train_distributed(args: argparse.Namespace, cfg, device: str) -> int:
 def _report_trained(model, run: Path) -> None:
     print(f"best validation hr@5: {model.history.best_score:.4f} (epoch {model.history.best_epoch})")
     print(f"run written to {run}; next: m2vae evaluate {run}")
+
+
+def _requested(args: argparse.Namespace, model):
+    """(item indices, user indices or None) of a predict/export command."""
+    from .predict import ids_to_indices, read_id_file, select_items
+
+    ids = _id_list(args.items) if args.items else read_id_file(args.items_file) if args.items_file else None
+    items = select_items(model, ids, args.role, args.items_file)
+    users = ids_to_indices(_id_list(args.users), model.ds.user_ids, "user") if args.users else None
+    return items, users
+
+
+def _id_list(text: str) -> list[str]:
+    ids = [t.strip() for t in text.split(",") if t.strip()]
+    if not ids:
+        raise DataError(None, f"expected a comma-separated list of ids, got {text!r}")
+    return ids
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import torch
+
+    from .predict import predictions_frame, top_users, write_csv
+    from .runs import load_run
+
+    if args.k < 1:
+        raise DataError(None, f"--k must be ≥ 1, got {args.k}")
+    if args.out.exists() and not args.force:
+        raise DataError(args.out, "exists; choose another --out or pass --force to replace it")
+    model = load_run(args.run, args.data_dir)
+    items, users = _requested(args, model)
+    with torch.inference_mode():
+        top, scores = top_users(model, items, args.k, users, exclude_known=not args.include_known)
+    frame = predictions_frame(model, items, top, scores)
+    write_csv(frame, args.out, args.force)
+    print(f"top-{args.k} users of {len(items)} items written to {args.out} ({len(frame)} rows: item,rank,user,score)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .predict import export_embeddings, write_npz
+    from .runs import load_run
+
+    if args.samples < 0:
+        raise DataError(None, f"--samples must be ≥ 0, got {args.samples}")
+    if args.out.exists() and not args.force:
+        raise DataError(args.out, "exists; choose another --out or pass --force to replace it")
+    model = load_run(args.run, args.data_dir)
+    items, users = _requested(args, model)
+    arrays = export_embeddings(model, items, users, args.samples)
+    write_npz(arrays, args.out, args.force)
+    print(f"wrote {args.out}: " + ", ".join(f"{k} {list(v.shape)}" for k, v in arrays.items()))
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -255,14 +357,16 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def _parse_grid(pairs: list[str]) -> dict:
-    from .config import Config
+    from .config import parse_field
 
     grid = {}
     for pair in pairs:
         key, sep, values = pair.partition("=")
-        if not sep or not values or key not in Config.__dataclass_fields__:
+        if not sep or not values or not key:
             raise DataError(None, f"--grid {pair!r}: expected KEY=V1,V2,... with KEY a Config field")
-        grid[key] = [_parse_sets([f"{key}={v.strip()}"])[key] for v in values.split(",")]
+        # a list field's points are separated by ';' (ks=5,10;10,20), every other field's by ','
+        points = values.split(";") if key == "ks" else values.split(",")
+        grid[key] = [parse_field(key, v.strip(), f"--grid {pair!r}") for v in points]
     return grid
 
 
@@ -334,8 +438,11 @@ def _show_warning(fallback, message, category, filename, lineno, file=None, line
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .provenance import set_command
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    set_command(sys.argv if argv is None else ["m2vae", *argv])
     try:
         with warnings.catch_warnings():
             warnings.showwarning = partial(_show_warning, warnings.showwarning)

@@ -52,6 +52,10 @@ class Config:
     image_norm: str = "center_l2"
     # the raw content vectors a_i (Eq. 4) and c_i (Eq. 3) as the heads and the decoder read them: "none" | "l2"
     content_norm: str = "none"
+    # dropout on the content the encoders read, in training only: the image features before Eq. 3's projection and
+    # the pooled attribute vector of Eq. 4 (0: none, as printed). A regulariser of the content → embedding map, which
+    # otherwise fits the warm items' 1280-d image rows like IDs (RESULTS "Version 2")
+    content_dropout: float = 0.0
     # do Eq. 9-10, 11-16, 22, 23 train the raw content encoders and e_u too ("shared", as printed) or the latent
     # side only ("detached", networks.py::latent_input)
     latent_grad: str = "detached"
@@ -121,6 +125,8 @@ class Config:
             if allowed and (not isinstance(value, allowed) or (kind != "bool" and isinstance(value, bool))):
                 raise DataError(None, f"config field {f.name} = {value!r}: expected {kind}"
                                       + (" (true or false)" if kind == "bool" else ""))
+        if not 0.0 <= self.content_dropout < 1.0:
+            raise DataError(None, f"config field content_dropout must lie in [0, 1), got {self.content_dropout}")
         if not 0.0 <= self.id_dropout < 1.0:
             raise DataError(None, f"config field id_dropout must lie in [0, 1), got {self.id_dropout}")
         if self.kl_weight <= 0:  # a scale of the latent sites: Pyro needs it > 0 (1e-9 is "almost no KL")
@@ -131,12 +137,30 @@ class Config:
         if self.decoder_hidden < 0:
             raise DataError(None, "config field decoder_hidden must be ≥ 0 (0: a linear decoder), "
                                   f"got {self.decoder_hidden}")
-        for name in ("d", "prior_hidden", "c_p", "c_n", "batch_size", "epochs"):
+        for name in _AT_LEAST_ONE:
             if getattr(self, name) < 1:
                 raise DataError(None, f"config field {name} must be ≥ 1, got {getattr(self, name)}")
+        for name in _POSITIVE:
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise DataError(None, f"config field {name} must be > 0, got {value}")
+        for name in _NON_NEGATIVE:
+            if not getattr(self, name) >= 0:
+                raise DataError(None, f"config field {name} must be ≥ 0, got {getattr(self, name)}")
+        if not 0.0 < self.cold_fraction < 1.0:
+            raise DataError(None, f"config field cold_fraction must lie in (0, 1), got {self.cold_fraction}")
+        if (not isinstance(self.ks, tuple) or not self.ks
+                or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in self.ks)):
+            raise DataError(None, f"config field ks = {self.ks!r}: expected a non-empty list of integers ≥ 1, "
+                                  "e.g. --set ks=5,10 or ks = [5, 10] in TOML")
 
 
 COMBINES = ("sum", "mean", "poe")
+# Range checks of the numeric fields (the types are checked from the annotations).
+_AT_LEAST_ONE = ("d", "prior_hidden", "view_gate_hidden", "c_p", "c_n", "batch_size", "epochs", "patience",
+                 "eval_every", "eval_memory_mb")
+_POSITIVE = ("lr", "tau_dcl", "tau_gate", "co_tau", "sigma_obs", "poe_eps")
+_NON_NEGATIVE = ("alpha_dcl", "beta_co", "bpr_warm", "weight_decay", "kl_warmup_steps", "seed")
 
 # Named presets of the formulation (DESIGN v2 "Presets"). ``default`` is version 2 at the Config defaults;
 # ``paper-literal`` is version 1 exactly: the fused MoE view as the prior of z, Eq. 17 as a sum, BPR on e_new only,
@@ -209,11 +233,20 @@ def with_variant(cfg: Config, variant: str) -> Config:
     return cfg.replace(**VARIANTS[variant], variant=variant)
 
 
-def load_config(dataset: str, path: Path | None = None, variant: str = "full", **overrides: Any) -> Config:
+def load_config(dataset: str, path: Path | None = None, variant: str = "full", /, **overrides: Any) -> Config:
     """Defaults ← preset ← dataset values ← TOML file ← variant ← explicit overrides (``None`` values ignored).
 
     The preset is ``overrides["preset"]``, else the TOML file's ``preset``, else ``default``.
     """
+    return resolve_config(dataset, path, variant, **overrides)[0]
+
+
+def resolve_config(dataset: str | None, path: Path | None = None, variant: str = "full", /,
+                   **overrides: Any) -> tuple[Config, dict[str, str]]:
+    """:func:`load_config` and, per field, the layer its value came from (``default``, ``preset NAME``,
+    ``paper (FAMILY)``, ``tuned (DATASET)``, the TOML file, ``variant NAME``, ``command line``).
+    ``dataset = None``: no dataset layers (the package defaults under the preset)."""
+    variant = overrides.pop("variant", None) or variant  # ``variant=`` or ``--set variant=…``: the same switch
     if variant not in VARIANTS:
         raise DataError(None, f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     table: dict[str, Any] = {}
@@ -224,14 +257,80 @@ def load_config(dataset: str, path: Path | None = None, variant: str = "full", *
             raise DataError(path, "config file not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise DataError(path, f"invalid TOML: {exc}") from None
-        if "ks" in table:
+        if isinstance(table.get("ks"), list):
             table["ks"] = tuple(table["ks"])
     preset = overrides.get("preset") or table.get("preset", "default")
-    cfg = Config().replace(**preset_for(dataset, preset))
-    if table:
+    if preset not in PRESET_NAMES:
+        raise DataError(path if table.get("preset") == preset else None,
+                        f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
+    family = None if dataset is None else "amazon" if dataset.startswith("amazon-") else "movielens"
+    layers = [(f"preset {preset}", PRESET_NAMES[preset] | {"preset": preset}),
+              (f"paper ({family})", PRESETS.get(family, {})),
+              (f"tuned ({dataset})", TUNED[preset].get(dataset, {})), (str(path), table),
+              (f"variant {variant}", VARIANTS[variant] | {"variant": variant}),
+              ("command line", {k: v for k, v in overrides.items() if v is not None})]
+    cfg, sources = Config(), {f.name: "default" for f in dataclasses.fields(Config)}
+    for source, values in layers:
+        if not values:
+            continue
         try:
-            cfg = cfg.replace(**table)
+            cfg = cfg.replace(**values)
         except DataError as exc:
-            raise DataError(path, exc.message) from None
-    cfg = with_variant(cfg, variant)
-    return cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
+            raise DataError(path, exc.message) if values is table else exc from None
+        sources.update(dict.fromkeys(values, source))
+    return cfg, sources
+
+
+def _field_kinds() -> dict[str, str]:
+    return {f.name: str(f.type) for f in dataclasses.fields(Config)}
+
+
+def unknown_field_error(name: str, where: str) -> DataError:
+    """``where``: ``--set 'x=1'``-style context. Names the near misses, else lists every field."""
+    import difflib
+
+    fields = list(_field_kinds())
+    near = difflib.get_close_matches(name, fields, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(near)}?" if near else f"valid fields: {', '.join(fields)}"
+    return DataError(None, f"{where}: {name!r} is not a Config field; {hint}")
+
+
+def parse_field(name: str, text: str, where: str | None = None) -> Any:
+    """A Config field's value from command-line text: JSON scalars (``3e-4``, ``true``), bare words for the
+    string fields, ``none`` for a nullable field, and lists as ``5,10`` or ``[5,10]``. The value is checked
+    when the Config is built (:meth:`Config.validate`)."""
+    import json
+
+    where = where or f"--set {name + '=' + text!r}"  # repr: the user's text may hold any character
+    kinds = _field_kinds()
+    if name not in kinds:
+        raise unknown_field_error(name, where)
+    kind = kinds[name]
+    if text.strip().lower() in ("none", "null") and kind != "str":  # a str field may take the word (common=none)
+        if not kind.endswith(" | None"):
+            raise DataError(None, f"{where}: field {name} cannot be none (it is {kind})")
+        return None
+    if kind.startswith("tuple["):
+        items = [t.strip() for t in text.strip().removeprefix("[").removesuffix("]").split(",")]
+        if "," not in text and not text.strip().startswith("["):
+            raise DataError(None, f"{where}: field {name} is a list; write {name}=5,10 or {name}=[10]")
+        try:
+            return tuple(int(t) for t in items)
+        except ValueError:
+            raise DataError(None, f"{where}: field {name} is a list of integers, e.g. {name}=5,10") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return text if kind == "str" and not isinstance(value, str) else value
+
+
+def format_config(cfg: Config, sources: dict[str, str] | None = None) -> str:
+    """Every field with its value (and, given ``sources``, where it came from), one per line, aligned."""
+    values = cfg.to_dict()
+    width = max(map(len, values))
+    shown = {k: "none" if v is None else str(v).lower() if isinstance(v, bool) else
+             ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in values.items()}
+    vwidth = max(map(len, shown.values()))
+    return "\n".join(f"{k:<{width}}  {v:<{vwidth}}  {sources[k]}" if sources else f"{k:<{width}}  {v}"
+                     for k, v in shown.items())

@@ -1,16 +1,20 @@
 """Run directories: ``train`` writes config, split, best checkpoint, loss history and curves; ``evaluate`` metrics.
 
-Layout of ``RUN/``: ``config.json`` (dataset, data dir, every hyper-parameter), ``split.csv``, ``checkpoint.pt``
-(best validation state), ``history.csv``, ``curves.png``, ``train.json``, ``metrics.json``; ``resume.pt`` while an
-interrupted run waits to be resumed.
+Layout of ``RUN/``: ``config.json`` (dataset, data dir, every hyper-parameter), ``provenance.json`` (package version,
+git commit, command line, library versions, device, start time; one more entry per resume), ``log.txt`` (the console
+output), ``split.csv``, ``checkpoint.pt`` (best validation state), ``history.csv``, ``curves.png``, ``train.json``,
+``metrics.json``; ``resume.pt`` while an interrupted run waits to be resumed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ from .data.loaders import load_dataset
 from .data.split import load_split
 from .evaluation.protocols import evaluate
 from .m2vae import M2VAE, atomic_torch_save
+from .provenance import LOG_FILE, PROVENANCE_FILE, ConsoleLog, provenance
 from .train.errors import Interrupted
 from .train.trainer import rank_and_world
 
@@ -36,10 +41,26 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
 
 
+# Everything `train`, `evaluate` and `analyze` write into a run directory: what `--force` replaces. Any other file
+# in the directory is the user's and stays.
+RUN_OUTPUTS = ("config.json", "split.csv", "checkpoint.pt", "history.csv", "curves.png", "train.json", "metrics.json",
+               RESUME_FILE, PROVENANCE_FILE, LOG_FILE, "analysis")
+
+
 def prepare_run_dir(out: Path, force: bool, create: bool = True) -> None:
+    """Check that ``out`` may hold a new run; with ``create``, clear the previous run's outputs (``force``) and make
+    the directory."""
+    if out.exists() and not out.is_dir():
+        raise DataError(out, "run directory path exists and is a file")
     if out.exists() and any(out.iterdir()) and not force:
         raise DataError(out, "run directory exists and is not empty; choose another --out or pass --force")
     if create:
+        for name in RUN_OUTPUTS if out.is_dir() else ():
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
         out.mkdir(parents=True, exist_ok=True)
 
 
@@ -53,21 +74,40 @@ def _distributed() -> bool:
 
 
 def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, force: bool = False,
-              progress: bool = True, stop_at_step: int | None = None, device: str = "cpu") -> M2VAE:
+              progress: bool = True, stop_at_step: int | None = None, device: str = "cpu",
+              announce: Callable[[], None] | None = None) -> M2VAE:
     """Train a new run into ``out`` (see the module docstring for what it writes).
 
-    Under ``torch.distributed`` every rank trains on its shard of the triples; only rank 0 writes.
+    Nothing is written before the data and the config have loaded; a run that then fails with an error removes the
+    directory it created (an interrupted one keeps it, with its resume state). ``announce`` prints at the start,
+    into ``log.txt`` too. Under ``torch.distributed`` every rank trains on its shard of the triples; only rank 0
+    writes.
     """
-    prepare_run_dir(out, force, create=is_main_process())  # every rank checks, before any rank writes
+    prepare_run_dir(out, force, create=False)  # every rank checks, before any rank writes
     if _distributed():
         torch.distributed.barrier()
     ds = load_dataset(dataset, data_dir, images=True, progress=progress and is_main_process())
     model = M2VAE(ds, config, device=device)
-    if is_main_process():
-        data_dir = str(Path(data_dir).resolve()) if data_dir else None
-        write_json(out / "config.json", {"dataset": dataset, "data_dir": data_dir, "config": config.to_dict()})
-        model.split.save(out / "split.csv", ds)
-    return _train(model, out, None, progress, stop_at_step)
+    main = is_main_process()
+    created = not out.exists()
+    if main:
+        prepare_run_dir(out, force)
+    try:
+        with ConsoleLog(out / LOG_FILE) if main else contextlib.nullcontext():
+            if main:
+                write_json(out / PROVENANCE_FILE, provenance(device))
+                data_dir = str(Path(data_dir).resolve()) if data_dir else None
+                write_json(out / "config.json", {"dataset": dataset, "data_dir": data_dir, "config": config.to_dict()})
+                model.split.save(out / "split.csv", ds)
+                if announce is not None:
+                    announce()
+            return _train(model, out, None, progress, stop_at_step)
+    except Interrupted:
+        raise
+    except Exception:
+        if main and created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def resume_run(run: Path, data_dir: Path | None = None, progress: bool = True,
@@ -90,7 +130,11 @@ def resume_run(run: Path, data_dir: Path | None = None, progress: bool = True,
     if state.get("dataset") != ds.name or state.get("n_items") != ds.n_items or state.get("n_users") != ds.n_users:
         raise DataError(state_path, f"resume state is for {state.get('dataset')} ({state.get('n_users')} users, "
                                     f"{state.get('n_items')} items), not {ds.name} ({ds.n_users}, {ds.n_items})")
-    return _train(model, run, state["trainer"], progress, stop_at_step)
+    with ConsoleLog(run / LOG_FILE):
+        record = json.loads((run / PROVENANCE_FILE).read_text()) if (run / PROVENANCE_FILE).is_file() else {}
+        record.setdefault("resumed", []).append(provenance(record.get("device", "cpu")))
+        write_json(run / PROVENANCE_FILE, record)
+        return _train(model, run, state["trainer"], progress, stop_at_step)
 
 
 def _train(model: M2VAE, out: Path, trainer_state: dict | None, progress: bool, stop_at_step: int | None) -> M2VAE:

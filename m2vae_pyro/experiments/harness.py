@@ -1,7 +1,8 @@
 """The experiment harness: every model × every seed on one dataset, resumable cell by cell.
 
 Layout of ``OUT/``: ``experiment.json`` (dataset, data dir, epochs, overrides, and the code's default settings),
-``cells/MODEL/seedK.json`` (one per
+``provenance.jsonl`` (one line per process that worked on it: version, git commit, command, libraries, start time),
+``log.txt`` (the console output of every such process), ``cells/MODEL/seedK.json`` (one per
 finished cell: test metrics under both protocols, validation HR@5 of the chosen epoch, wall time), ``results.csv``
 (one row per model × seed × protocol) and ``table.md`` (mean ± std over seeds). A cell file is written atomically
 when its model is done, so an interrupted experiment resumes at the next unfinished (model, seed) cell. Several
@@ -29,12 +30,14 @@ from ..data.errors import DataError
 from ..data.loaders import load_dataset
 from ..data.split import cold_start_split
 from ..evaluation.protocols import PROTOCOLS, evaluate
+from ..provenance import LOG_FILE, ConsoleLog, provenance
 from ..runs import write_json
 from ..train.trainer import History
 from .cells import run_cells
 from .models import Spec, build_model, check_model_name, m2vae_config
 from .table import results_table
 
+PROVENANCE_LOG = "provenance.jsonl"
 DEFAULT_MODELS = ("m2vae", "userpop", "random", "cvae", "dropoutnet", "clcrec", "ccfcrec", "gorec")
 ABLATIONS = tuple(VARIANTS)
 
@@ -140,6 +143,8 @@ def open_experiment(out: Path, dataset: str | Dataset, data_dir: Path | None, me
     _check_same_experiment(out, meta, force)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "experiment.json", meta | {"data_dir": str(Path(data_dir).resolve()) if data_dir else None})
+    with open(out / PROVENANCE_LOG, "a", encoding="utf-8") as log:  # one line per process that worked on it
+        log.write(json.dumps(provenance()) + "\n")
     if isinstance(dataset, Dataset):
         return dataset
     return load_dataset(dataset, data_dir, images=True, progress=progress)
@@ -178,9 +183,10 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
             test = {p: evaluate(rec.score, ds, split, "test", ks, p) for p in PROTOCOLS}
         return {"model": model, "seed": seed, "info": info, "test": test}
 
-    run_cells(out, [(cell_path(out, m, s), f"{m} seed {s}", partial(cell, s, m))
-                    for s in range(seeds) for m in models], "experiment", progress)
-    return write_results(out, models, seeds, ks, highlight)
+    with ConsoleLog(out / LOG_FILE):
+        run_cells(out, [(cell_path(out, m, s), f"{m} seed {s}", partial(cell, s, m))
+                        for s in range(seeds) for m in models], "experiment", progress)
+        return write_results(out, models, seeds, ks, highlight)
 
 
 def _warn_coinciding_variants(ds: Dataset, models: Sequence[str]) -> None:

@@ -25,6 +25,7 @@ from ..data.dataset import Dataset
 from ..data.errors import DataError
 from ..data.split import cold_start_split
 from ..m2vae import M2VAE
+from ..provenance import LOG_FILE, ConsoleLog
 from .cells import run_cells
 from .harness import code_defaults, open_experiment
 from .models import Spec, m2vae_config
@@ -78,9 +79,10 @@ def run_tune(dataset: str | Dataset, data_dir: Path | None, out: Path, grid: Gri
         history = M2VAE(ds, cfg, splits[key]).fit(progress=False)
         return {"point": point, "seed": seed, "best_epoch": history.best_epoch, "val_hr@5": history.best_score}
 
-    run_cells(out, [(_cell_path(out, p, s), f"{point_label(p)} seed {s}", partial(cell, s, p))
-                    for s in range(seeds) for p in points], "tuning", progress)
-    return write_tune_results(out, points, seeds)
+    with ConsoleLog(out / LOG_FILE):
+        run_cells(out, [(_cell_path(out, p, s), f"{point_label(p)} seed {s}", partial(cell, s, p))
+                        for s in range(seeds) for p in points], "tuning", progress)
+        return write_tune_results(out, points, seeds)
 
 
 def write_tune_results(out: Path, points: list[dict[str, Any]], seeds: int) -> pd.DataFrame:

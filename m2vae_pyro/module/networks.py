@@ -91,14 +91,14 @@ class M2VAENetworks(nn.Module):
         """Unique and common views of ``items`` ``[B]`` (Eq. 3–7)."""
         mask = self.item_attr_mask[items]
         has_attr = mask.any(-1)
-        a = self.content_scale(self.attr_pool(self.item_attrs[items], mask))  # Eq. 4
+        a = self.content_scale(self.content_dropout(self.attr_pool(self.item_attrs[items], mask)))  # Eq. 4
         mus, logvars, raws, present = [], [], [], [has_attr]
         mu_a, lv_a = self.attr_head(self.latent_input(a))  # Eq. 5
         mus.append(mu_a), logvars.append(lv_a)
         raws.append(torch.where(has_attr.unsqueeze(-1), a, self.attr_missing))
         if self.has_image:
             has_img = self.image_present[items]
-            c = self.content_scale(self.image_proj(self.image_features[items]))
+            c = self.content_scale(self.image_proj(self.content_dropout(self.image_features[items])))
             mu_c, lv_c = self.image_head(self.latent_input(c))  # Eq. 3
             mus.append(mu_c), logvars.append(lv_c), present.append(has_img)
             raws.append(torch.where(has_img.unsqueeze(-1), c, self.image_missing))
@@ -109,6 +109,11 @@ class M2VAENetworks(nn.Module):
         elif self.config.common == "early":
             mu_com, logvar_com = self.early_head(self.latent_input(torch.cat(raws, dim=-1)))
         return Views(mu, logvar, present, raws, mu_com, logvar_com)
+
+    def content_dropout(self, x: torch.Tensor) -> torch.Tensor:
+        """``Config.content_dropout`` on an encoder's input, in training mode only (no RNG draw when it is 0)."""
+        rate = self.config.content_dropout
+        return nn.functional.dropout(x, rate) if rate and self.training else x
 
     def content_scale(self, x: torch.Tensor) -> torch.Tensor:
         """The raw content vector ``a_i`` or ``c_i`` as the views and the decoder read it (``Config.content_norm``).

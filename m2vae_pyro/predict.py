@@ -1,0 +1,155 @@
+"""Who should see these items? Top-k users per item, and the embeddings behind them, with the dataset's raw ids.
+
+``m2vae predict`` and ``m2vae export`` (cli.py) are thin wrappers of :func:`top_users`, :func:`write_predictions`
+and :func:`export_embeddings`. Scores come from :meth:`M2VAE.score` (the exact per-pair gates, the model's cold path
+for cold items); ties are broken by user index, so the same run always writes the same file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .atomic import atomic_write
+from .data.errors import DataError
+from .data.split import ROLES
+from .evaluation.protocols import candidate_users
+from .m2vae import M2VAE
+
+# Elements of one [items × users] score block (float32): bounds the memory of a prediction over many items.
+_BLOCK = 1 << 24
+
+
+def ids_to_indices(raw: list[str], known: np.ndarray, what: str, origin: Path | None = None) -> np.ndarray:
+    """Dataset indices of raw ids given as text (the ids may be ints or strings in the dataset)."""
+    lookup = {str(v): k for k, v in enumerate(known)}
+    missing = [r for r in raw if r not in lookup]
+    if missing:
+        shown = ", ".join(map(repr, missing[:5])) + (" …" if len(missing) > 5 else "")
+        raise DataError(origin, f"unknown {what} id(s): {shown} ({len(missing)} of {len(raw)} not in the dataset)")
+    return np.array([lookup[r] for r in raw], dtype=np.int64)
+
+
+def read_id_file(path: Path) -> list[str]:
+    """One id per line (blank lines and ``#`` comments skipped); a CSV with an ``item`` column also works."""
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if lines and "," in lines[0]:
+        header = [h.strip() for h in lines[0].split(",")]
+        if "item" not in header:
+            raise DataError(path, "line 1: a CSV needs an 'item' column (or write one id per line)")
+        col = header.index("item")
+        return [ln.split(",")[col].strip() for ln in lines[1:]]
+    if not lines:
+        raise DataError(path, "no ids in the file")
+    return lines
+
+
+def select_items(model: M2VAE, ids: list[str] | None = None, role: str | None = None,
+                 origin: Path | None = None) -> np.ndarray:
+    """Item indices: the given raw ids, the cold items of ``role``, or (neither) every cold item."""
+    if ids is not None and role is not None:
+        raise DataError(None, "give items by id or by --role, not both")
+    if ids is not None:
+        return ids_to_indices(ids, model.ds.item_ids, "item", origin)
+    if role is not None:
+        if role not in ROLES[1:]:
+            raise DataError(None, f"--role {role!r}: choose validation or test")
+        return model.split.items(role)
+    return np.flatnonzero(model.split.role > 0)
+
+
+def top_users(model: M2VAE, items: np.ndarray, k: int = 20, users: np.ndarray | None = None,
+              exclude_known: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(user indices [I, k], scores [I, k])``: the ``k`` best users for each item, best first.
+
+    Candidates are the training users (as in evaluation) or ``users``. ``exclude_known`` leaves out, for a warm
+    item, the users whose training positive it already is. Equal scores are ordered by user index.
+    """
+    if k < 1:
+        raise DataError(None, f"--k must be ≥ 1, got {k}")
+    cand = candidate_users(model.split) if users is None else np.asarray(users, dtype=np.int64)
+    k = min(k, len(cand))
+    item_row, user_col = np.full(model.ds.n_items, -1), np.full(model.ds.n_users, -1)
+    user_col[cand] = np.arange(len(cand))
+    train = model.split.train_mask
+    known_items, known_users = model.split.pos_items[train], model.split.pos_users[train]
+    out_u, out_s = [], []
+    step = max(1, _BLOCK // max(len(cand), 1))
+    cand_t = torch.from_numpy(cand)
+    for lo in range(0, len(items), step):
+        block = items[lo : lo + step]
+        scores = model.score(cand_t, torch.from_numpy(block)).T.float()  # [I, U]
+        if exclude_known:
+            item_row[block] = np.arange(len(block))
+            r, c = item_row[known_items], user_col[known_users]
+            hit = (r >= 0) & (c >= 0)
+            scores[torch.from_numpy(r[hit]), torch.from_numpy(c[hit])] = -torch.inf
+            item_row[block] = -1
+        # stable descending sort: ties keep the ascending user order of ``cand``
+        order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        out_u.append(cand[order.numpy()])
+        out_s.append(torch.gather(scores, 1, order).numpy())
+    if not out_u:
+        return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+    return np.concatenate(out_u), np.concatenate(out_s)
+
+
+def predictions_frame(model: M2VAE, items: np.ndarray, users: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """``item,rank,user,score`` rows with raw ids (rank 1 is the best; known positives, at −inf, are dropped)."""
+    n, k = users.shape
+    frame = pd.DataFrame({"item": np.repeat(model.ds.item_ids[items], k), "rank": np.tile(np.arange(1, k + 1), n),
+                          "user": model.ds.user_ids[users.reshape(-1)], "score": scores.reshape(-1)})
+    return frame[np.isfinite(frame["score"])].reset_index(drop=True)
+
+
+def write_csv(frame: pd.DataFrame, out: Path, force: bool) -> None:
+    if out.exists() and not force:
+        raise DataError(out, "exists; choose another --out or pass --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6g"))
+
+
+def export_embeddings(model: M2VAE, items: np.ndarray, users: np.ndarray | None = None, samples: int = 0,
+                      max_elements: int = 1 << 28) -> dict[str, np.ndarray]:
+    """User embeddings and the items' generated embeddings ``e_new`` at the cold path's mean, per (user, item).
+
+    ``e_new`` depends on the user through the gates of Eq. 11–16, so it is ``[I, U, d]``; ``max_elements`` guards
+    against a catalogue-sized array (restrict ``users``). ``samples > 0`` adds ``samples`` posterior draws of
+    ``e_new`` and ``z`` per item, at the most active training user (:meth:`M2VAE.sample_posterior`).
+    """
+    cand = candidate_users(model.split) if users is None else np.asarray(users, dtype=np.int64)
+    d = model.config.d
+    if len(items) * len(cand) * d > max_elements:
+        raise DataError(None, f"e_new for {len(items)} items × {len(cand)} users × d = {d} is "
+                              f"{len(items) * len(cand) * d:,} numbers; restrict --users or --items")
+    step = max(1, _BLOCK // max(len(cand) * model.config.decoder_hidden, 1))  # the decoder's hidden layer per pair
+    with torch.inference_mode():
+        e_new = np.concatenate([model.embed_cold_items(items[lo : lo + step], cand).permute(1, 0, 2).numpy()
+                                for lo in range(0, len(items), step)] or [np.zeros((0, len(cand), d), np.float32)])
+        user_emb = model.nets.user_emb.weight[torch.from_numpy(cand).to(model.device)].cpu().numpy()
+    out = {"item_ids": model.ds.item_ids[items], "user_ids": model.ds.user_ids[cand], "user_embedding": user_emb,
+           "e_new": e_new, "item_role": np.array([*ROLES, "unused"])[model.split.role[items]]}
+    if samples:
+        draws = model.sample_posterior(items, num_samples=samples)
+        out["samples_e_new"] = np.asarray(draws.samples["e_new"])
+        out["samples_z"] = np.asarray(draws.samples["z"])
+        out["samples_user_ids"] = model.ds.user_ids[draws.users]
+    return out
+
+
+def write_npz(arrays: dict[str, np.ndarray], out: Path, force: bool) -> None:
+    if out.exists() and not force:
+        raise DataError(out, "exists; choose another --out or pass --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a temporary name
+            np.savez_compressed(fh, **arrays)
+
+    atomic_write(out, write)

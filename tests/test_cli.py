@@ -1,0 +1,178 @@
+"""The command line as a new user meets it: the resolved config, bad values, what a run records, --force."""
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from m2vae_pyro.cli import main
+from m2vae_pyro.config import Config, parse_field, resolve_config
+from m2vae_pyro.data.errors import DataError
+
+FIELDS = list(Config.__dataclass_fields__)
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    assert main(["data", "synth", "cli", "--out", str(root), "--users", "60", "--items", "90", "--per-user", "8",
+                 "--image-dim", "8"]) == 0
+    return root
+
+
+def test_config_show_lists_every_field_with_its_source(capsys):
+    assert main(["config", "show", "ml-100k", "--set", "lr=3e-4", "--set", "ks=5,10"]) == 0
+    lines = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()}
+    assert set(lines) == set(FIELDS)
+    assert lines["lr"] == ["0.0003", "command", "line"] and lines["ks"][0] == "5,10"
+    assert lines["beta_co"] == ["0.01", "tuned", "(ml-100k)"]  # version 2's ML-100K search result
+    assert lines["c_n"] == ["40", "paper", "(movielens)"] and lines["d"] == ["128", "default"]
+    cfg, sources = resolve_config("amazon-beauty", preset="paper-literal")
+    assert cfg.threshold is None and sources["threshold"] == "paper (amazon)"
+    assert sources["prior"] == "preset paper-literal" and cfg.prior == "moe"
+
+
+def test_set_parses_lists_none_and_bare_words():
+    assert parse_field("ks", "5,10") == (5, 10) == parse_field("ks", "[5, 10]")
+    assert parse_field("ks", "[10]") == (10,)
+    assert parse_field("sigma_obs", "none") is None and parse_field("threshold", "null") is None
+    assert parse_field("common", "none") == "none"  # a str field keeps the word
+    assert parse_field("lr", "3e-4") == 3e-4 and parse_field("self_gate", "false") is False
+    with pytest.raises(DataError, match="did you mean lr"):
+        parse_field("lrr", "1")
+    with pytest.raises(DataError, match="valid fields: d, decoder_hidden"):
+        parse_field("no_such_field", "1")
+    with pytest.raises(DataError, match="cannot be none"):
+        parse_field("lr", "none")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seed", "-1"], "seed must be ≥ 0"),
+    (["--set", "ks=10"], "ks is a list"),
+    (["--set", "ks=5,x"], "list of integers"),
+    (["--set", "ks=0,5"], "integers ≥ 1"),
+    (["--set", "lr=-1"], "lr must be > 0"),
+    (["--set", "lr=0"], "lr must be > 0"),
+    (["--set", "d=0"], "d must be ≥ 1"),
+    (["--set", "batch_size=-4"], "batch_size must be ≥ 1"),
+    (["--set", "cold_fraction=1"], "cold_fraction must lie in (0, 1)"),
+    (["--set", "no_such_field=3"], "not a Config field"),
+    (["--epochs", "0"], "epochs must be ≥ 1"),
+])
+def test_bad_values_stop_train_before_anything_is_written(synth_dir, tmp_path, capsys, argv, message):
+    run = tmp_path / "run"
+    assert main(["train", "synth-cli", "--data-dir", str(synth_dir), "--out", str(run), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not run.exists()
+
+
+values = st.one_of(st.text(max_size=12), st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=True).map(str),
+                   st.sampled_from(["none", "[", "]", "[1,", "1,2,3", "true", "-0", "1e309", "nan", "-inf", "{}"]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.one_of(st.sampled_from(FIELDS), st.text(max_size=8)), value=values)
+def test_fuzzed_set_values_never_give_a_traceback(capsys, field, value):
+    """Any --set either resolves to a valid Config (exit 0) or stops with one line (exit 2)."""
+    rc = main(["config", "show", "ml-100k", f"--set={field}={value}"])
+    out, err = capsys.readouterr()
+    assert rc in (0, 2)
+    if rc == 2:
+        assert err.startswith("m2vae: error: ") and len(err.strip().splitlines()) == 1
+    else:
+        assert len(out.splitlines()) == len(FIELDS)
+
+
+def test_run_records_provenance_and_log_and_force_clears_old_outputs(synth_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["train", "synth-cli", "--data-dir", str(synth_dir), "--out", str(run), "--epochs", "1"]
+    assert main(argv) == 0
+    assert "config: d=128" in capsys.readouterr().out
+    record = json.loads((run / "provenance.json").read_text())
+    assert {"version", "git", "command", "python", "torch", "pyro", "device", "started"} <= set(record)
+    assert record["command"] == ["m2vae", *argv]
+    log = (run / "log.txt").read_text()
+    assert "config: d=128" in log and "epoch 1:" in log and "\r" not in log
+    (run / "metrics.json").write_text("{}")  # a stale output of the previous run …
+    (run / "analysis").mkdir()
+    (run / "notes.md").write_text("mine")  # … and a file of the user's
+    assert main(argv + ["--force"]) == 0
+    assert not (run / "metrics.json").exists() and not (run / "analysis").exists()
+    assert (run / "notes.md").read_text() == "mine"
+    assert log.count("config: d=128") == (run / "log.txt").read_text().count("config: d=128")  # a fresh log
+
+
+def test_failed_train_leaves_no_run_directory(synth_dir, tmp_path, monkeypatch, capsys):
+    from m2vae_pyro.train.errors import TrainingError
+    from m2vae_pyro.train.trainer import Trainer
+
+    def explode(self, *args, **kwargs):
+        raise TrainingError("non-finite loss (test)")
+
+    monkeypatch.setattr(Trainer, "run", explode)
+    run = tmp_path / "new" / "run"
+    assert main(["train", "synth-cli", "--data-dir", str(synth_dir), "--out", str(run), "--epochs", "1"]) == 3
+    assert not run.exists()
+    assert main(["train", "no-such-set", "--data-dir", str(synth_dir), "--out", str(run)]) == 2
+    assert not run.exists()
+
+
+@pytest.fixture(scope="module")
+def synth_run(synth_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "r"
+    assert main(["train", "synth-cli", "--data-dir", str(synth_dir), "--out", str(run), "--epochs", "2"]) == 0
+    return run
+
+
+def test_predict_writes_top_users_with_raw_ids_and_export_matches_it(synth_run, tmp_path):
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from m2vae_pyro.runs import load_run
+
+    model = load_run(synth_run)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(synth_run), "--role", "test", "--k", "4", "--out", str(out)]) == 0
+    frame = pd.read_csv(out, dtype={"item": str, "user": str})
+    test_items = model.split.items("test")
+    assert list(frame.columns) == ["item", "rank", "user", "score"]
+    assert set(frame["item"]) == {str(v) for v in model.ds.item_ids[test_items]}
+    assert (frame.groupby("item")["rank"].apply(list) == [[1, 2, 3, 4]] * len(test_items)).all()
+    assert (frame.groupby("item")["score"].apply(lambda s: s.is_monotonic_decreasing)).all()
+    # the scores are the model's, for the raw user ids written
+    users = {str(u): k for k, u in enumerate(model.ds.user_ids)}
+    items = {str(v): k for k, v in enumerate(model.ds.item_ids)}
+    row = frame.iloc[0]
+    expect = model.score(torch.tensor([users[row["user"]]]), torch.tensor([items[row["item"]]])).item()
+    assert row["score"] == pytest.approx(expect, rel=1e-4, abs=1e-5)
+    assert main(["predict", str(synth_run), "--role", "test", "--out", str(out)]) == 2  # never overwritten silently
+
+    npz = tmp_path / "e.npz"
+    assert main(["export", str(synth_run), "--role", "test", "--samples", "3", "--out", str(npz)]) == 0
+    arrays = np.load(npz)
+    assert arrays["e_new"].shape == (len(test_items), len(arrays["user_ids"]), model.config.d)
+    assert arrays["samples_e_new"].shape == (3, len(test_items), model.config.d)
+    # e_new · e_u is the score predict ranked by
+    i = list(arrays["item_ids"].astype(str)).index(row["item"])
+    u = list(arrays["user_ids"].astype(str)).index(row["user"])
+    assert float(arrays["e_new"][i, u] @ arrays["user_embedding"][u]) == pytest.approx(expect, rel=1e-4, abs=1e-5)
+
+
+def test_predict_by_id_excludes_known_positives_and_names_unknown_ids(synth_run, tmp_path, capsys):
+    import pandas as pd
+
+    from m2vae_pyro.runs import load_run
+
+    model = load_run(synth_run)
+    warm = int(model.split.train_items[0])
+    raw = str(model.ds.item_ids[warm])
+    out = tmp_path / "w.csv"
+    assert main(["predict", str(synth_run), "--items", raw, "--k", "1000", "--out", str(out)]) == 0
+    known = {str(model.ds.user_ids[u]) for u in model.split.train_users[model.split.train_items == warm]}
+    users = set(pd.read_csv(out, dtype={"user": str})["user"])
+    assert known and not users & known
+    assert main(["predict", str(synth_run), "--items", f"{raw},nope", "--out", str(tmp_path / "x.csv")]) == 2
+    assert "unknown item id(s): 'nope'" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
