@@ -35,7 +35,7 @@ def measure(scale: int, args) -> dict:
     users, items = candidate_users(model.split), model.split.items("test")
     t0 = time.perf_counter()
     with torch.inference_mode():
-        model.score(torch.from_numpy(users), torch.from_numpy(items))
+        model.score_indices(torch.from_numpy(users), torch.from_numpy(items))
     eval_s = time.perf_counter() - t0
     return {"scale": scale, "users": ds.n_users, "items": ds.n_items, "triples": len(trainer.sampler),
             "pairs": len(users) * len(items), "train_s": train_s, "eval_s": eval_s}

@@ -76,7 +76,7 @@ def usage(run: Path) -> dict[str, float]:
     row["|μ_f|"] = float(fused.mu.norm(dim=-1).mean())
     row["posterior sd"] = float(nets.posterior_dist(v, fused, warm, None).base_dist.scale.mean())  # Eq. 17–18
 
-    scores = model.score(torch.arange(nets.n_users), torch.from_numpy(split.items("validation"))).double()
+    scores = model.score_indices(torch.arange(nets.n_users), torch.from_numpy(split.items("validation"))).double()
     centred = scores - scores.mean()
     row["user share"] = float((centred.mean(1) ** 2).mean() / (centred**2).mean())
     return row

@@ -35,6 +35,12 @@ def _overrides(args: argparse.Namespace) -> dict:
     return sets
 
 
+def _device_arg(parser: argparse.ArgumentParser, resume: bool = False, cells: bool = False) -> None:
+    more = "; with --resume, the run's own device unless given" if resume else (
+        "; the M²VAE cells run there, the baselines on the CPU" if cells else "")
+    parser.add_argument("--device", default=None, help=f"cpu (default) or cuda[:N]{more}")
+
+
 def _item_choice(parser: argparse.ArgumentParser) -> None:
     items = parser.add_mutually_exclusive_group()
     items.add_argument("--items", default=None, metavar="ID,ID,...", help="these items (raw ids; any item)")
@@ -53,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("dataset")
     _data_dir(summary)
     summary.set_defaults(func=cmd_data_summary)
+    check = data_sub.add_parser("check", help="validate a folder in the generic format and print its summary")
+    check.add_argument("folder", type=Path, help="folder with interactions.csv and items.csv (README: your own data)")
+    check.set_defaults(func=cmd_data_check)
     images = data_sub.add_parser("images", help="compute (or reuse) cached poster image features")
     images.add_argument("dataset")
     _data_dir(images)
@@ -81,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override any Config field, e.g. --set lr=3e-4 (repeatable)")
     train.add_argument("--force", action="store_true", help="overwrite a non-empty run directory")
-    train.add_argument("--device", default="cpu", help="cpu (default) or cuda (cuda:N for one GPU)")
+    _device_arg(train, resume=True)
     train.add_argument("--distributed", action="store_true",
                        help="data-parallel SVI under torchrun (gloo on CPU): torchrun --nproc_per_node=N "
                             "-m m2vae_pyro train ... --distributed")
@@ -103,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         exp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="override a Config field of the M²VAE cells (repeatable)")
         exp.add_argument("--force", action="store_true", help="discard the cells of a different experiment in --out")
+        _device_arg(exp, cells=True)
         exp.set_defaults(func=cmd_experiment, kind=name)
 
     config = sub.add_parser("config", help="the resolved configuration and where each value comes from")
@@ -127,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="a Config field fixed for every point (repeatable)")
     tune.add_argument("--force", action="store_true", help="discard the cells of a different search in --out")
+    _device_arg(tune)
     tune.set_defaults(func=cmd_tune)
 
     analyze = sub.add_parser("analyze", help="posterior uncertainty of item embeddings (netCDF, CSV, plots)")
@@ -136,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--warm-items", type=int, default=300, help="warm items drawn for the analysis")
     analyze.add_argument("--compare", type=Path, default=None, help="a second run (e.g. w/o-dcl) for the Fig. 4 panel")
     analyze.add_argument("--seed", type=int, default=0)
+    _device_arg(analyze)
     analyze.set_defaults(func=cmd_analyze)
 
     predict = sub.add_parser("predict", help="the top-k users for new (cold) items, with raw ids, as CSV")
@@ -148,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="keep the users a warm item is already a training positive of")
     predict.add_argument("--out", type=Path, required=True, help="CSV to write: item,rank,user,score")
     predict.add_argument("--force", action="store_true", help="replace an existing --out file")
+    _device_arg(predict)
     predict.set_defaults(func=cmd_predict)
 
     export = sub.add_parser("export", help="user embeddings and the items' generated embeddings (npz)")
@@ -158,11 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--samples", type=int, default=0, help="posterior draws per item to add (default 0)")
     export.add_argument("--out", type=Path, required=True, help="npz file to write")
     export.add_argument("--force", action="store_true", help="replace an existing --out file")
+    _device_arg(export)
     export.set_defaults(func=cmd_export)
 
     evaluate = sub.add_parser("evaluate", help="metrics of a run on validation and test cold items")
     evaluate.add_argument("run", type=Path)
     _data_dir(evaluate)
+    _device_arg(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
@@ -194,7 +209,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.dataset or args.out:
             raise DataError(args.resume, "--resume takes the run directory only (its config and split are reused)")
-        model = resume_run(args.resume, args.data_dir)
+        model = resume_run(args.resume, args.data_dir, device=_device(args.device) if args.device else None)
         _report_trained(model, args.resume)
         return 0
     if not args.dataset or not args.out:
@@ -219,11 +234,11 @@ def _print_config(cfg, args: argparse.Namespace) -> None:
     print(f"  (where each value comes from: m2vae config show {args.dataset} ...)")
 
 
-def _device(name: str) -> str:
+def _device(name: str | None) -> str:
     import torch
 
-    if name == "cpu":
-        return name
+    if name is None or name == "cpu":
+        return "cpu"
     if not name.startswith("cuda"):
         raise DataError(None, f"--device {name!r}: choose cpu or cuda[:N]")
     if not torch.cuda.is_available():
@@ -289,7 +304,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise DataError(None, f"--k must be ≥ 1, got {args.k}")
     if args.out.exists() and not args.force:
         raise DataError(args.out, "exists; choose another --out or pass --force to replace it")
-    model = load_run(args.run, args.data_dir)
+    model = load_run(args.run, args.data_dir, _device(args.device))
     items, users = _requested(args, model)
     with torch.inference_mode():
         top, scores = top_users(model, items, args.k, users, exclude_known=not args.include_known)
@@ -307,7 +322,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise DataError(None, f"--samples must be ≥ 0, got {args.samples}")
     if args.out.exists() and not args.force:
         raise DataError(args.out, "exists; choose another --out or pass --force to replace it")
-    model = load_run(args.run, args.data_dir)
+    model = load_run(args.run, args.data_dir, _device(args.device))
     items, users = _requested(args, model)
     arrays = export_embeddings(model, items, users, args.samples)
     write_npz(arrays, args.out, args.force)
@@ -318,7 +333,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .runs import evaluate_run
 
-    metrics = evaluate_run(args.run, args.data_dir)
+    metrics = evaluate_run(args.run, args.data_dir, _device(args.device))
     rows = {"m2vae": metrics["test"]} | {k: v["test"] for k, v in metrics["baselines"].items()}
     keys = [k for k in metrics["test"] if k != "n_queries"]
     print("test cold items (item-to-user):")
@@ -352,7 +367,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(default)
     return _run_and_show(lambda: run_experiment(
         args.dataset, args.data_dir, args.out, models, args.seeds, args.epochs, _overrides(args) or None,
-        highlight="m2vae" if args.kind == "experiment" else "full", force=args.force),
+        highlight="m2vae" if args.kind == "experiment" else "full", force=args.force, device=_device(args.device)),
         args.out, "results.csv", "table.md")
 
 
@@ -375,7 +390,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     return _run_and_show(lambda: run_tune(
         args.dataset, args.data_dir, args.out, _parse_grid(args.grid), args.seeds, args.epochs,
-        _overrides(args) or None, force=args.force), args.out, "tune.csv", "tune.md")
+        _overrides(args) or None, force=args.force, device=_device(args.device)), args.out, "tune.csv", "tune.md")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -384,7 +399,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.samples < 2:
         raise DataError(None, f"--samples must be ≥ 2, got {args.samples}")
     result = analyze_run(args.run, args.samples, args.warm_items, compare=args.compare, data_dir=args.data_dir,
-                         seed=args.seed)
+                         seed=args.seed, device=_device(args.device))
     print(f"posterior draws written to {result['netcdf']} ({result['seconds']:.1f} s); "
           f"report: {args.run / 'analysis' / 'report.md'}")
     return 0
@@ -411,6 +426,28 @@ def cmd_data_summary(args: argparse.Namespace) -> int:
     ds = load_dataset(args.dataset, args.data_dir)
     for key, value in ds.summary().items():
         print(f"{key}: {value}")
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .data.folder import REQUIRED, load_folder
+
+    if not args.folder.is_dir():
+        raise DataError(args.folder, "not a folder")
+    missing = [f for f in REQUIRED if not (args.folder / f).is_file()]
+    if missing:
+        raise DataError(args.folder / missing[0], "file not found (the format needs interactions.csv and items.csv)")
+    ds = load_folder(args.folder)
+    for key, value in ds.summary().items():
+        print(f"{key}: {value}")
+    image = ds.modalities.get("image")
+    print("images: " + ("none" if image is None else "precomputed features" if image.features is not None
+                        else "image files (features are computed at the first train, then cached)"))
+    unused = int(np.setdiff1d(np.arange(ds.n_items), ds.items).size)
+    print(f"items without an interaction (new items to score): {unused}")
+    print(f"ok: train with m2vae train {args.folder} --out RUN")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The user-facing facade: ``M2VAE(dataset, config).fit()``, ``score``, ``embed_cold_items``, ``sample_posterior``,
+"""The user-facing facade: ``M2VAE(dataset, config).fit()``, ``score``, ``embed_cold_items``, ``sample_posterior``
+(raw ids; ``*_indices`` for indices),
 ``save``/``load``."""
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class M2VAE:
 
     >>> model = M2VAE(ds, config)            # ds with image features attached when it has posters
     >>> model.fit()                          # SVI, early stopping on validation HR@5
-    >>> scores = model.score(users, items)   # [U, I] exact per-user gated scores
+    >>> scores = model.score(user_ids, item_ids)   # [U, I] exact per-user gated scores, raw ids
     """
 
     def __init__(self, ds: Dataset, config: Config, split: ColdStartSplit | None = None,
@@ -71,19 +72,37 @@ class M2VAE:
         self.history = self.trainer(progress, on_improve).run()
         return self.history
 
-    def score(self, users, items) -> torch.Tensor:
-        """``[U, I]`` scores ``e_new(i | u) · e_u`` (exact per-pair gates, chunked)."""
+    # -- raw ids: the dataset's own user and item ids (as in its files) ---------------------------------
+    def score(self, user_ids, item_ids) -> torch.Tensor:
+        """``[U, I]`` scores ``e_new(i | u) · e_u`` of raw user and item ids (exact per-pair gates)."""
+        return self.score_indices(self.ds.user_index(user_ids), self.ds.item_index(item_ids))
+
+    def embed_cold_items(self, user_ids, item_ids) -> torch.Tensor:
+        """``[U, I, d]`` generated embeddings ``e_new`` of raw item ids for raw user ids, at the cold path's mean."""
+        return self.embed_indices(self.ds.user_index(user_ids), self.ds.item_index(item_ids))
+
+    def sample_posterior(self, item_ids, user_ids=None, num_samples: int = 100) -> PosteriorDraws:
+        """Posterior draws for raw item ids (``user_ids``: one per item, or one for all); see
+        :meth:`sample_posterior_indices`. The draws' ``items`` and ``users`` are indices."""
+        users = None if user_ids is None else self.ds.user_index(user_ids)
+        if users is not None and np.ndim(user_ids) == 0:
+            users = int(users[0])
+        return self.sample_posterior_indices(self.ds.item_index(item_ids), users, num_samples)
+
+    # -- indices 0..n-1: what the evaluators, baselines and experiments pass ------------------------------
+    def score_indices(self, users, items) -> torch.Tensor:
+        """``[U, I]`` scores of user and item indices (chunked under ``Config.eval_memory_mb``)."""
         self.nets.eval()
         users, items = torch.as_tensor(users).to(self.device), torch.as_tensor(items).to(self.device)
         return score_pairs(self.nets, users, items, self.config.eval_memory_mb).cpu()
 
-    def embed_cold_items(self, items, users) -> torch.Tensor:
+    def embed_indices(self, users, items) -> torch.Tensor:
         """``[U, I, d]`` embeddings ``e_new`` generated from content at the mean of the cold path's ``z``."""
         self.nets.eval()
         users, items = torch.as_tensor(users).to(self.device), torch.as_tensor(items).to(self.device)
         return embed_pairs(self.nets, users, items).cpu()
 
-    def sample_posterior(self, items, users=None, num_samples: int = 100) -> PosteriorDraws:
+    def sample_posterior_indices(self, items, users=None, num_samples: int = 100) -> PosteriorDraws:
         """Posterior draws of ``z_a``, ``z_c``, ``z_com``, ``z``, ``e_new`` and the score for ``items``, in order.
 
         Warm items are drawn from the guide (Eq. 17–18), every other item from its cold path (the guide without the
@@ -108,7 +127,7 @@ class M2VAE:
 
     def evaluate(self, role: str = "test", ks: tuple[int, ...] | None = None,
                  protocol: str = "item-to-user") -> dict[str, float]:
-        return evaluate(self.score, self.ds, self.split, role, ks or self.config.ks, protocol)
+        return evaluate(self.score_indices, self.ds, self.split, role, ks or self.config.ks, protocol)
 
     def save(self, path: str | Path) -> None:
         """Weights, config and split roles in one file (written to a temporary file, then renamed)."""

@@ -1,8 +1,8 @@
 """Who should see these items? Top-k users per item, and the embeddings behind them, with the dataset's raw ids.
 
-``m2vae predict`` and ``m2vae export`` (cli.py) are thin wrappers of :func:`top_users`, :func:`write_predictions`
-and :func:`export_embeddings`. Scores come from :meth:`M2VAE.score` (the exact per-pair gates, the model's cold path
-for cold items); ties are broken by user index, so the same run always writes the same file.
+``m2vae predict`` and ``m2vae export`` (cli.py) are thin wrappers of :func:`top_users`, :func:`predictions_frame`
+and :func:`export_embeddings`. Scores come from :meth:`M2VAE.score_indices` (the exact per-pair gates, the model's
+cold path for cold items); ties are broken by user index, so the same run always writes the same file.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def top_users(model: M2VAE, items: np.ndarray, k: int = 20, users: np.ndarray | 
     cand_t = torch.from_numpy(cand)
     for lo in range(0, len(items), step):
         block = items[lo : lo + step]
-        scores = model.score(cand_t, torch.from_numpy(block)).T.float()  # [I, U]
+        scores = model.score_indices(cand_t, torch.from_numpy(block)).T.float()  # [I, U]
         if exclude_known:
             item_row[block] = np.arange(len(block))
             r, c = item_row[known_items], user_col[known_users]
@@ -130,13 +130,13 @@ def export_embeddings(model: M2VAE, items: np.ndarray, users: np.ndarray | None 
                               f"{len(items) * len(cand) * d:,} numbers; restrict --users or --items")
     step = max(1, _BLOCK // max(len(cand) * model.config.decoder_hidden, 1))  # the decoder's hidden layer per pair
     with torch.inference_mode():
-        e_new = np.concatenate([model.embed_cold_items(items[lo : lo + step], cand).permute(1, 0, 2).numpy()
+        e_new = np.concatenate([model.embed_indices(cand, items[lo : lo + step]).permute(1, 0, 2).numpy()
                                 for lo in range(0, len(items), step)] or [np.zeros((0, len(cand), d), np.float32)])
         user_emb = model.nets.user_emb.weight[torch.from_numpy(cand).to(model.device)].cpu().numpy()
     out = {"item_ids": model.ds.item_ids[items], "user_ids": model.ds.user_ids[cand], "user_embedding": user_emb,
            "e_new": e_new, "item_role": np.array([*ROLES, "unused"])[model.split.role[items]]}
     if samples:
-        draws = model.sample_posterior(items, num_samples=samples)
+        draws = model.sample_posterior_indices(items, num_samples=samples)
         out["samples_e_new"] = np.asarray(draws.samples["e_new"])
         out["samples_z"] = np.asarray(draws.samples["z"])
         out["samples_user_ids"] = model.ds.user_ids[draws.users]

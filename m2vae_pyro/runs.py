@@ -83,6 +83,10 @@ def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, fo
     into ``log.txt`` too. Under ``torch.distributed`` every rank trains on its shard of the triples; only rank 0
     writes.
     """
+    from .data.folder import is_folder_dataset
+
+    if is_folder_dataset(dataset):  # a folder of the user's: recorded by its absolute path, as the data dir is
+        dataset = str(Path(dataset).resolve())
     prepare_run_dir(out, force, create=False)  # every rank checks, before any rank writes
     if _distributed():
         torch.distributed.barrier()
@@ -111,8 +115,9 @@ def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, fo
 
 
 def resume_run(run: Path, data_dir: Path | None = None, progress: bool = True,
-               stop_at_step: int | None = None) -> M2VAE:
-    """Continue an interrupted run from ``RUN/resume.pt``, exactly where it stopped."""
+               stop_at_step: int | None = None, device: str | None = None) -> M2VAE:
+    """Continue an interrupted run from ``RUN/resume.pt``, exactly where it stopped, on the device it was started
+    on (``provenance.json``) unless ``device`` says otherwise."""
     state_path = run / RESUME_FILE
     if not state_path.is_file():
         done = (run / "train.json").is_file()
@@ -121,7 +126,9 @@ def resume_run(run: Path, data_dir: Path | None = None, progress: bool = True,
     meta = _read_meta(run)
     ds = load_dataset(meta["dataset"], data_dir or meta.get("data_dir"), images=True, progress=progress)
     config = config_from_dict(meta["config"])
-    model = M2VAE(ds, config, load_split(run / "split.csv", ds))
+    record = json.loads((run / PROVENANCE_FILE).read_text()) if (run / PROVENANCE_FILE).is_file() else {}
+    device = device or (record.get("resumed") or [record])[-1].get("device", "cpu")
+    model = M2VAE(ds, config, load_split(run / "split.csv", ds), device=device)
     state = torch.load(state_path, map_location="cpu", weights_only=False)
     changed = {k for k in set(state["config"]) | set(meta["config"]) if state["config"].get(k) != meta["config"].get(k)}
     if changed:
@@ -131,8 +138,7 @@ def resume_run(run: Path, data_dir: Path | None = None, progress: bool = True,
         raise DataError(state_path, f"resume state is for {state.get('dataset')} ({state.get('n_users')} users, "
                                     f"{state.get('n_items')} items), not {ds.name} ({ds.n_users}, {ds.n_items})")
     with ConsoleLog(run / LOG_FILE):
-        record = json.loads((run / PROVENANCE_FILE).read_text()) if (run / PROVENANCE_FILE).is_file() else {}
-        record.setdefault("resumed", []).append(provenance(record.get("device", "cpu")))
+        record.setdefault("resumed", []).append(provenance(device))
         write_json(run / PROVENANCE_FILE, record)
         return _train(model, run, state["trainer"], progress, stop_at_step)
 
@@ -209,20 +215,20 @@ def _read_meta(run: Path) -> dict:
     return json.loads(meta_path.read_text())
 
 
-def load_run(run: Path, data_dir: Path | None = None) -> M2VAE:
+def load_run(run: Path, data_dir: Path | None = None, device: str = "cpu") -> M2VAE:
     meta = _read_meta(run)
     data_dir = data_dir or (Path(meta["data_dir"]) if meta.get("data_dir") else None)
     ds = load_dataset(meta["dataset"], data_dir, images=True)
-    model = M2VAE.load(run / "checkpoint.pt", ds)
+    model = M2VAE.load(run / "checkpoint.pt", ds, device)
     saved = load_split(run / "split.csv", ds)
     if (saved.role != model.split.role).any():
         raise DataError(run / "split.csv", "split differs from the one stored in the checkpoint")
     return model
 
 
-def evaluate_run(run: Path, data_dir: Path | None = None) -> dict[str, Any]:
+def evaluate_run(run: Path, data_dir: Path | None = None, device: str = "cpu") -> dict[str, Any]:
     """Metrics on validation and test cold items, with the references on the same split → ``RUN/metrics.json``."""
-    model = load_run(run, data_dir)
+    model = load_run(run, data_dir, device)
     ks = model.config.ks
     out: dict[str, Any] = {role: model.evaluate(role, ks) for role in ("validation", "test")}
     out["baselines"] = {

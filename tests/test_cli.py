@@ -129,7 +129,6 @@ def synth_run(synth_dir, tmp_path_factory):
 def test_predict_writes_top_users_with_raw_ids_and_export_matches_it(synth_run, tmp_path):
     import numpy as np
     import pandas as pd
-    import torch
 
     from m2vae_pyro.runs import load_run
 
@@ -143,10 +142,8 @@ def test_predict_writes_top_users_with_raw_ids_and_export_matches_it(synth_run, 
     assert (frame.groupby("item")["rank"].apply(list) == [[1, 2, 3, 4]] * len(test_items)).all()
     assert (frame.groupby("item")["score"].apply(lambda s: s.is_monotonic_decreasing)).all()
     # the scores are the model's, for the raw user ids written
-    users = {str(u): k for k, u in enumerate(model.ds.user_ids)}
-    items = {str(v): k for k, v in enumerate(model.ds.item_ids)}
     row = frame.iloc[0]
-    expect = model.score(torch.tensor([users[row["user"]]]), torch.tensor([items[row["item"]]])).item()
+    expect = model.score([row["user"]], [row["item"]]).item()  # raw ids, as read from the file
     assert row["score"] == pytest.approx(expect, rel=1e-4, abs=1e-5)
     assert main(["predict", str(synth_run), "--role", "test", "--out", str(out)]) == 2  # never overwritten silently
 
@@ -176,3 +173,33 @@ def test_predict_by_id_excludes_known_positives_and_names_unknown_ids(synth_run,
     assert known and not users & known
     assert main(["predict", str(synth_run), "--items", f"{raw},nope", "--out", str(tmp_path / "x.csv")]) == 2
     assert "unknown item id(s): 'nope'" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
+
+
+def test_package_exports_the_facade_lazily():
+    import subprocess
+    import sys
+
+    code = ("import sys, m2vae_pyro; assert 'm2vae_pyro.m2vae' not in sys.modules; "
+            "from m2vae_pyro import M2VAE, Config, load_config, load_dataset; "
+            "assert 'm2vae_pyro.m2vae' in sys.modules and Config().d == 128")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow
+def test_readme_python_snippet_runs_as_written(data_dir, ml100k_images, tmp_path, monkeypatch):
+    """The README's "From Python" block, with only the data folder and the epoch count changed."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    start = readme.index("From Python")
+    block = readme[readme.index("```python\n", start) + len("```python\n"):]
+    block = block[: block.index("```\n")]
+    assert "epochs=10" in block and '"../shared/data"' in block
+    code = block.replace('"../shared/data"', repr(str(data_dir))).replace("epochs=10", "epochs=1")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 (the README's own code)
+    assert scope["scores"].shape == (5, len(scope["cold"]))
+    assert scope["e_new"].shape == (5, len(scope["cold"]), scope["model"].config.d)
+    assert scope["draws"].samples["e_new"].shape[:2] == (100, 3)
+    assert (tmp_path / "m2vae.pt").is_file()

@@ -57,7 +57,7 @@ def test_cold_draws_average_to_the_prior_mean_decode():
     assert np.allclose(draws.samples["z"].mean(0), 0.0, atol=0.06)  # N(0, I) prior
     assert np.allclose(draws.samples["z"].std(0), 1.0, atol=0.06)
     with torch.no_grad():
-        assert torch.isfinite(m.score(torch.arange(3), torch.from_numpy(cold))).all()
+        assert torch.isfinite(m.score_indices(torch.arange(3), torch.from_numpy(cold))).all()
 
 
 def test_guide_cold_draws_center_on_the_scored_cold_path():
@@ -84,7 +84,7 @@ def test_facade_sample_posterior_keeps_the_callers_order():
     warm, cold = m.split.items("train")[:3], m.split.items("test")[:2]
     items = np.array([cold[0], warm[0], warm[1], cold[1], warm[2]])
     pyro.set_rng_seed(0)
-    draws = m.sample_posterior(items, num_samples=5)
+    draws = m.sample_posterior_indices(items, num_samples=5)
     assert draws.items.tolist() == items.tolist()
     assert draws.cold.tolist() == [True, False, False, True, False]
     active = np.argmax(np.bincount(m.split.train_users, minlength=ds.n_users))
@@ -94,6 +94,6 @@ def test_facade_sample_posterior_keeps_the_callers_order():
     # the same draws as the warm-first call, put back in the caller's order
     assert np.allclose(draws.samples["e_new"][:, [1, 2, 4, 0, 3]], grouped.samples["e_new"])
     with pytest.raises(ValueError, match="one per item"):
-        m.sample_posterior(items, users=np.array([0, 1]))
+        m.sample_posterior_indices(items, users=np.array([0, 1]))
     with pytest.raises(ValueError, match="items: indices"):
-        m.sample_posterior(np.array([ds.n_items]))
+        m.sample_posterior_indices(np.array([ds.n_items]))

@@ -69,7 +69,7 @@ def _summaries(draws, item_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: int = 20, top_k: int = 5,
                 compare: Path | None = None, data_dir: Path | None = None, seed: int = 0,
-                progress: bool = True) -> dict:
+                progress: bool = True, device: str = "cpu") -> dict:
     """Everything above into ``RUN/analysis/``; returns the numbers the report quotes."""
     from ..data.sampling import TripleSampler
     from ..runs import load_run
@@ -77,7 +77,7 @@ def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: in
     t0 = time.perf_counter()
     out = run / "analysis"
     out.mkdir(exist_ok=True)
-    m = load_run(run, data_dir)
+    m = load_run(run, data_dir, device)
     ds, split = m.ds, m.split
     pyro.set_rng_seed(seed)
     rng = np.random.default_rng(seed)
@@ -87,7 +87,7 @@ def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: in
     warm_all = warm_all[np.isin(warm_all, split.train_items)]
     warm = np.sort(rng.choice(warm_all, size=min(n_warm, len(warm_all)), replace=False))
     cold = split.items("test")
-    draws = m.sample_posterior(np.r_[warm, cold], user, num_samples)
+    draws = m.sample_posterior_indices(np.r_[warm, cold], user, num_samples)
     idata = to_inference_data(draws, ds.item_ids)
     nc = out / "posterior.nc"
     atomic_write(nc, lambda tmp: idata.to_netcdf(str(tmp)))
@@ -146,7 +146,7 @@ def _plot_error_bins(m, per_item, draws, k, path):
     users = candidate_users(split)
     pos_users, pos_items = split.positives("test")
     truth = truth_matrix(items, users, pos_users, pos_items, m.ds.n_items)
-    scores = m.score(torch.from_numpy(users), torch.from_numpy(items)).T  # [I, U]
+    scores = m.score_indices(torch.from_numpy(users), torch.from_numpy(items)).T  # [I, U]
     top = torch.topk(scores, k, dim=1).indices
     hr = torch.gather(truth, 1, top).float().mean(1).numpy()
     keep = truth.any(1).numpy()

@@ -26,7 +26,8 @@ from ..train.trainer import seed_everything
 class Recommender(Protocol):
     def fit(self, progress: bool = True) -> dict: ...
 
-    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
+    def score_indices(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """``[U, I]`` scores of user and item indices ``0..n-1``."""
 
 
 @dataclass
@@ -49,14 +50,14 @@ class FixedScorer:
     """An untrained reference (``random``, ``userpop``, ``content_activity``) as a :class:`Recommender`."""
 
     def __init__(self, score):
-        self.score = score
+        self.score_indices = score
 
     def fit(self, progress: bool = True) -> dict:
         return {"best_epoch": 0}
 
 
 class TrainedBaseline(nn.Module):
-    """Subclasses define ``loss(batch) → scalar`` and ``score(users, items) → [U, I]`` (called in eval mode)."""
+    """Subclasses define ``loss(batch) → scalar`` and ``score_indices(users, items) → [U, I]`` (called in eval mode)."""
 
     def __init__(self, ds: Dataset, split: ColdStartSplit, settings: Settings):
         super().__init__()
@@ -100,7 +101,7 @@ class TrainedBaseline(nn.Module):
     def evaluate(self, role: str, ks: tuple[int, ...], protocol: str = "item-to-user") -> dict[str, float]:
         self.eval()
         with torch.inference_mode():
-            return evaluate(self.score, self.ds, self.split, role, ks, protocol)
+            return evaluate(self.score_indices, self.ds, self.split, role, ks, protocol)
 
 
 def pretrain_mf(ds: Dataset, sampler: TripleSampler, settings: Settings, epochs: int = 20,

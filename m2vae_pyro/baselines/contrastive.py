@@ -55,5 +55,5 @@ class ContrastiveCF(TrainedBaseline):
         ui = F.cross_entropy(logits, torch.arange(len(item)), reduction="none")
         return ((1 - self.weight) * ui + self.weight * in_batch_infonce(q, e, self.tau)).mean()
 
-    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def score_indices(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.users(users) @ self.content(items).T

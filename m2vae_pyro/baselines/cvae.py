@@ -100,7 +100,7 @@ class ContentCVAE(TrainedBaseline):
         content = self.nets.content(batch.items)  # one encoder pass, handed to both programs
         return self._elbo.differentiable_loss(*self._pair, batch, content) / batch.size
 
-    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def score_indices(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         nets = self.nets
         content = nets.content(items)
         e_new = nets.decoder(content.new_zeros(len(items), self.settings.d), [content])  # prior mean z = 0

@@ -48,6 +48,6 @@ class DropoutNet(TrainedBaseline):
             loss = loss + ((self.f_user(self.pref_users[users]) * v).sum(-1) - target).pow(2).mean()
         return loss
 
-    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def score_indices(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         v = self.item_vectors(items, torch.zeros(len(items), self.settings.d))
         return self.f_user(self.pref_users[users]) @ v.T

@@ -28,10 +28,20 @@ def available_datasets(data_dir: Path) -> list[str]:
 
 def load_dataset(name: str, data_dir: str | Path | None = None, images: bool = False,
                  progress: bool = True) -> Dataset:
-    """Load ``name`` (``ml-100k``, ``ml-latest-small``, ``amazon-<category>``, ``synth-<name>``) from ``data_dir``.
+    """Load ``name`` (``ml-100k``, ``ml-latest-small``, ``amazon-<category>``, ``synth-<name>``) from ``data_dir``,
+    or the folder at path ``name`` in the generic format of :mod:`.folder` (``data_dir`` is then not used).
 
     With ``images=True`` poster features are attached too (computed once, then read from the cache).
     """
+    from .folder import is_folder_dataset, load_folder
+
+    if is_folder_dataset(name):  # a path to a folder in the generic format (data/folder.py)
+        ds = load_folder(name)
+        if images:
+            from .images import attach_image_features
+
+            attach_image_features(ds, progress=progress)
+        return ds
     data_dir = default_data_dir() if data_dir is None else Path(data_dir)
     if not data_dir.is_dir():
         raise DataError(data_dir, "data directory not found (set --data-dir or $M2VAE_DATA)")
@@ -45,7 +55,10 @@ def load_dataset(name: str, data_dir: str | Path | None = None, images: bool = F
         ds = synthetic.load(data_dir, name)
     else:
         known = ", ".join(available_datasets(data_dir)) or "none"
-        raise DataError(data_dir, f"unknown dataset {name!r} (found here: {known})")
+        hint = (f"; {name} is a folder but lacks " + " and ".join(f for f in ("interactions.csv", "items.csv")
+                                                                  if not (Path(name) / f).is_file())
+                if Path(name).is_dir() else "; or give the path of a folder with interactions.csv and items.csv")
+        raise DataError(data_dir, f"unknown dataset {name!r} (found here: {known}){hint}")
     if images:
         from .images import attach_image_features
 

@@ -153,7 +153,7 @@ def open_experiment(out: Path, dataset: str | Dataset, data_dir: Path | None, me
 def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, models: Sequence[str] = DEFAULT_MODELS,
                    seeds: int = 5, epochs: int | None = None, overrides: dict[str, Any] | None = None,
                    ks: tuple[int, ...] = (5, 10, 20), highlight: str = "m2vae", force: bool = False,
-                   progress: bool = True) -> pd.DataFrame:
+                   progress: bool = True, device: str = "cpu") -> pd.DataFrame:
     """Train and evaluate every (model, seed) cell not finished yet; return and write the results.
 
     ``dataset`` is a name for :func:`load_dataset` (with image features), or a loaded :class:`Dataset`.
@@ -175,12 +175,12 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
             cfg = m2vae_config("m2vae", spec, seed)
             splits[seed] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
         split = splits[seed]
-        rec = build_model(model, ds, split, seed, spec)
+        rec = build_model(model, ds, split, seed, spec, device)
         info = rec.fit(progress=False)
         if isinstance(info, History):
             info = {"best_epoch": info.best_epoch, "best_val_hr@5": info.best_score}
         with torch.inference_mode():
-            test = {p: evaluate(rec.score, ds, split, "test", ks, p) for p in PROTOCOLS}
+            test = {p: evaluate(rec.score_indices, ds, split, "test", ks, p) for p in PROTOCOLS}
         return {"model": model, "seed": seed, "info": info, "test": test}
 
     with ConsoleLog(out / LOG_FILE):

@@ -60,7 +60,9 @@ def m2vae_config(name: str, spec: Spec, seed: int):
     return cfg
 
 
-def build_model(name: str, ds: Dataset, split: ColdStartSplit, seed: int, spec: Spec) -> Recommender:
+def build_model(name: str, ds: Dataset, split: ColdStartSplit, seed: int, spec: Spec,
+                device: str = "cpu") -> Recommender:
+    """The fitted-to-be model of one cell; ``device`` applies to the M²VAE cells (the baselines run on the CPU)."""
     check_model_name(name)
     cfg = m2vae_config(name, spec, seed)
     if name in BASELINES:
@@ -68,4 +70,4 @@ def build_model(name: str, ds: Dataset, split: ColdStartSplit, seed: int, spec: 
         settings = Settings(seed=seed, c_p=cfg.c_p, c_n=cfg.c_n, batch_size=cfg.batch_size,
                             patience=cfg.patience, epochs=cfg.epochs)
         return BASELINES[name](ds, split, settings)
-    return M2VAE(ds, cfg, split)
+    return M2VAE(ds, cfg, split, device=device)

@@ -57,7 +57,7 @@ def _cell_path(out: Path, point: dict[str, Any], seed: int) -> Path:
 
 def run_tune(dataset: str | Dataset, data_dir: Path | None, out: Path, grid: Grid, seeds: int = 2,
              epochs: int | None = None, overrides: dict[str, Any] | None = None, force: bool = False,
-             progress: bool = True) -> pd.DataFrame:
+             progress: bool = True, device: str = "cpu") -> pd.DataFrame:
     """Fit M²VAE at every grid point × seed not finished yet; return the points ranked by mean validation HR@5."""
     points = grid_points(grid)
     if seeds < 1:
@@ -76,7 +76,7 @@ def run_tune(dataset: str | Dataset, data_dir: Path | None, out: Path, grid: Gri
         key = (seed, cfg.cold_fraction, cfg.threshold)
         if key not in splits:
             splits[key] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
-        history = M2VAE(ds, cfg, splits[key]).fit(progress=False)
+        history = M2VAE(ds, cfg, splits[key], device=device).fit(progress=False)
         return {"point": point, "seed": seed, "best_epoch": history.best_epoch, "val_hr@5": history.best_score}
 
     with ConsoleLog(out / LOG_FILE):

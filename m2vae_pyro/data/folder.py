@@ -1,0 +1,169 @@
+"""Your own data: a folder any user can write with pandas, read with the same one-line errors as the built-in sets.
+
+Layout of ``FOLDER/``:
+
+- ``interactions.csv`` (header line): ``user,item`` and optionally ``rating`` and ``timestamp`` columns, any order.
+  With ratings, the positives are ``rating >= Config.threshold`` (4.0 by default; ``--set threshold=none`` makes
+  every interaction a positive); without, every interaction is one.
+- ``items.csv`` (header line): ``item`` and ``attributes``, the attributes as ``|``-separated tokens (``Drama|1995``;
+  empty for none). Every further column is one more attribute per item, its token ``COLUMN=value``. Items listed
+  here without an interaction are kept: they are new items to score (``m2vae predict --items``).
+- optional images: ``images/ITEM.jpg`` (or ``.jpeg``/``.png``), turned into EfficientNet-Lite0 features and cached
+  like the posters; or precomputed ``image_features.npy`` (``[n, D]`` float) with ``image_items.csv`` (header
+  ``item``, one row per feature row).
+
+Ids may be numbers or any text; they are written back as given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .dataset import Dataset, Modality, build_csr
+from .errors import DataError
+from .tables import check_unique, require_file
+
+REQUIRED = ("interactions.csv", "items.csv")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def is_folder_dataset(name: str | Path) -> bool:
+    """Whether ``name`` is a path to a folder in this format (rather than a built-in dataset name)."""
+    path = Path(name)
+    return path.is_dir() and all((path / f).is_file() for f in REQUIRED)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    require_file(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, on_bad_lines="error")
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"not valid utf-8 text ({exc.reason} at byte {exc.start})") from None
+    except pd.errors.ParserError as exc:
+        import re
+
+        m = re.search(r"line (\d+)", str(exc))
+        raise DataError(path, "malformed line: " + str(exc).strip().splitlines()[-1],
+                        line=int(m.group(1)) if m else None) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(path, "file is empty (it needs a header line)") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    blank = (frame == "").all(axis=1).to_numpy()
+    if blank.any():
+        raise DataError(path, "empty line", line=int(np.argmax(blank)) + 2)
+    return frame
+
+
+def _need_columns(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(path, f"line 1: missing column(s) {', '.join(missing)} (found: {', '.join(frame.columns)})")
+
+
+def _ids(values: pd.Series) -> np.ndarray:
+    """Integer ids when every id is an integer (so they sort as numbers), else the text."""
+    stripped = values.str.strip()
+    as_int = pd.to_numeric(stripped, errors="coerce")
+    if as_int.notna().all() and (as_int % 1 == 0).all():
+        return as_int.to_numpy(np.int64)
+    return stripped.to_numpy(dtype=str)
+
+
+def _numbers(path: Path, frame: pd.DataFrame, column: str) -> np.ndarray:
+    values = pd.to_numeric(frame[column].str.strip(), errors="coerce").to_numpy(np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(path, f"field '{column}' is not a number: {frame[column].iloc[row]!r}", line=row + 2)
+    return values
+
+
+def load_folder(folder: str | Path) -> Dataset:
+    folder = Path(folder)
+    items_path, inter_path = folder / "items.csv", folder / "interactions.csv"
+    items = _read_csv(items_path)
+    _need_columns(items_path, items, ("item", "attributes"))
+    empty_id = (items["item"].str.strip() == "").to_numpy()
+    if empty_id.any():
+        raise DataError(items_path, "missing field 'item'", line=int(np.argmax(empty_id)) + 2)
+    raw_items = _ids(items["item"])
+    check_unique(items_path, raw_items, "item", 2, show=lambda r: str(raw_items[r]))
+    order = np.argsort(raw_items, kind="stable")
+    items, item_ids = items.iloc[order].reset_index(drop=True), raw_items[order]
+
+    extra = [c for c in items.columns if c not in ("item", "attributes")]
+    tokens = [[t.strip() for t in s.split("|") if t.strip()] for s in items["attributes"]]
+    for col in extra:
+        for row, value in enumerate(items[col]):
+            if value.strip():
+                tokens[row].append(f"{col}={value.strip()}")
+    names = sorted({t for ts in tokens for t in ts})
+    lookup = {t: k for k, t in enumerate(names)}
+    indptr, indices = build_csr([sorted({lookup[t] for t in ts}) for ts in tokens])
+
+    inter = _read_csv(inter_path)
+    _need_columns(inter_path, inter, ("user", "item"))
+    for col in ("user", "item"):
+        empty = (inter[col].str.strip() == "").to_numpy()
+        if empty.any():
+            raise DataError(inter_path, f"missing field '{col}'", line=int(np.argmax(empty)) + 2)
+    raw_users = _ids(inter["user"])
+    inter_items = inter["item"].str.strip().tolist()
+    lookup_items = {str(v): k for k, v in enumerate(item_ids)}
+    idx = np.array([lookup_items.get(v, -1) for v in inter_items], dtype=np.int64)
+    if (idx < 0).any():
+        row = int(np.argmax(idx < 0))
+        raise DataError(inter_path, f"item {inter_items[row]!r} is not in items.csv", line=row + 2)
+    user_ids, users = np.unique(raw_users, return_inverse=True)
+    check_unique(inter_path, users.astype(np.int64) * len(item_ids) + idx, "interaction", 2,
+                 show=lambda r: f"(user {raw_users[r]}, item {inter_items[r]})")
+    ratings = _numbers(inter_path, inter, "rating").astype(np.float32) if "rating" in inter.columns else None
+    if "timestamp" in inter.columns:
+        _numbers(inter_path, inter, "timestamp")
+    ds = Dataset(name=folder.resolve().name, user_ids=user_ids, item_ids=item_ids, users=users.astype(np.int64),
+                 items=idx, ratings=ratings, attr_indptr=indptr, attr_indices=indices, attribute_names=names,
+                 positive_threshold=4.0 if ratings is not None else None, root=folder.resolve().parent)
+    image = _image_modality(folder, item_ids)
+    if image is not None:
+        ds.modalities["image"] = image
+    return ds
+
+
+def _image_modality(folder: Path, item_ids: np.ndarray) -> Modality | None:
+    feats_path, ids_path, images = folder / "image_features.npy", folder / "image_items.csv", folder / "images"
+    if feats_path.exists() or ids_path.exists():
+        require_file(feats_path)
+        ids = _read_csv(ids_path)
+        _need_columns(ids_path, ids, ("item",))
+        try:
+            feats = np.load(feats_path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise DataError(feats_path, f"not a numpy array file: {exc}") from None
+        if feats.ndim != 2 or len(feats) != len(ids):
+            raise DataError(feats_path, f"expected a [{len(ids)}, D] array (one row per line of image_items.csv), "
+                                        f"got shape {feats.shape}")
+        if not np.isfinite(feats).all():
+            row = int(np.argmax(~np.isfinite(feats).all(axis=1)))
+            raise DataError(feats_path, f"row {row} (item {ids['item'].iloc[row]}) holds NaN or inf")
+        lookup = {str(v): k for k, v in enumerate(item_ids)}
+        rows = np.array([lookup.get(v.strip(), -1) for v in ids["item"]], dtype=np.int64)
+        if (rows < 0).any():
+            row = int(np.argmax(rows < 0))
+            raise DataError(ids_path, f"item {ids['item'].iloc[row]!r} is not in items.csv", line=row + 2)
+        check_unique(ids_path, rows, "item", 2)
+        full = np.zeros((len(item_ids), feats.shape[1]), dtype=np.float32)
+        full[rows] = feats
+        present = np.zeros(len(item_ids), dtype=bool)
+        present[rows] = True
+        mod = Modality(present=present)
+        mod.features = full
+        return mod
+    if not images.is_dir():
+        return None
+    files = {p.stem: p for p in sorted(images.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+    sources = [files.get(str(v)) for v in item_ids]
+    present = np.array([s is not None for s in sources], dtype=bool)
+    return Modality(present=present, sources=sources) if present.any() else None
