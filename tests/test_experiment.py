@@ -90,15 +90,29 @@ def test_resume_after_a_change_of_code_defaults_is_refused(tiny, tmp_path, monke
     monkeypatch.setattr(harness, "code_defaults", lambda _dataset: changed)
     with pytest.raises(DataError, match=r"code defaults changed .*m2vae\.tau_gate 1\.0 here, 0\.5 now"):
         run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
-    # a setting added to the code since (its default the old behaviour, by convention) is no change
-    added = original(tiny.name)
-    added["m2vae"]["a_new_setting"] = 1
-    monkeypatch.setattr(harness, "code_defaults", lambda _dataset: added)
+    # a setting added to the code since is no change while its value is its class default (the old behaviour) …
+    monkeypatch.setattr(harness, "code_defaults", original)
+
+    def record_without(field):
+        record = json.loads((out / "experiment.json").read_text())
+        del record["defaults"]["m2vae"][field]
+        (out / "experiment.json").write_text(json.dumps(record))
+
+    record_without("content_dropout")
+    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    # … but a preset or tuned value of it is a change
+    record_without("content_dropout")
+    tuned = original(tiny.name)
+    tuned["m2vae"]["content_dropout"] = 0.5
+    monkeypatch.setattr(harness, "code_defaults", lambda _dataset: tuned)
+    with pytest.raises(DataError, match=r"m2vae\.content_dropout 0\.0 here, 0\.5 now"):
+        run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    monkeypatch.setattr(harness, "code_defaults", original)
     run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
     recorded = json.loads((out / "experiment.json").read_text())["defaults"]["m2vae"]
-    del recorded["a_new_setting"], recorded["tau_gate"]  # a removed one is
+    del recorded["tau_gate"]  # a removed one is
     monkeypatch.setattr(harness, "code_defaults", lambda _dataset: {"m2vae": recorded,
-                                                                    "baselines": added["baselines"]})
+                                                                    "baselines": original(tiny.name)["baselines"]})
     with pytest.raises(DataError, match=r"m2vae\.tau_gate 1\.0 here, no longer a setting"):
         run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
     legacy = json.loads((out / "experiment.json").read_text())

@@ -51,13 +51,20 @@ def cell_path(out: Path, model: str, seed: int) -> Path:
 _SHARED_FIELDS = frozenset({"c_p", "c_n", "batch_size", "patience", "cold_fraction", "threshold"})
 
 
-def _recorded(defaults: dict, old: dict) -> dict:
-    """``defaults`` restricted to the fields ``old`` recorded, group by group.
+def _completed(old: dict) -> dict:
+    """``old``'s recorded defaults with every field it does not name at that field's class default.
 
-    A settings field added to the code after an experiment was started is not a change of that experiment: by
-    this project's convention a new field's default is the behaviour the code had before the field existed.
+    A settings field added to the code after an experiment was started is not a change of that experiment as long
+    as its value is the class default: by this project's convention that default is the behaviour the code had
+    before the field existed. A preset or tuned value of the new field (``config.TUNED``) is a change.
     """
-    return {group: {f: v for f, v in fields.items() if f in old.get(group, {})} for group, fields in defaults.items()}
+    from dataclasses import asdict
+
+    from ..baselines import Settings
+    from ..config import Config
+
+    classes = {"m2vae": Config().to_dict(), "baselines": asdict(Settings())}
+    return {group: classes.get(group, {}) | fields for group, fields in old.items()}
 
 
 def _changed_m2vae_fields(old: dict, meta: dict) -> set[str] | None:
@@ -91,7 +98,7 @@ def _check_same_experiment(out: Path, meta: dict, force: bool) -> None:
     # Defaults are compared too: resuming after a change of the code's defaults would mix two models in one
     # table. Directories written before defaults were recorded are taken as they are.
     if "defaults" in old:
-        meta = meta | {"defaults": _recorded(meta["defaults"], old["defaults"])}
+        old = old | {"defaults": _completed(old["defaults"])}
     keys = [k for k in meta if k != "defaults" or k in old]
     changed = [k for k in keys if old.get(k) != meta[k]]
     if not changed:
