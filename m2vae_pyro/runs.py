@@ -179,7 +179,10 @@ def _write_outputs(model: M2VAE, out: Path, t0: float, world_size: int = 1) -> N
     frame.to_csv(out / "history.csv", index=False)
     from .analysis.curves import plot_training_curves
 
-    plot_training_curves(frame, out / "curves.png")
+    cfg = model.config
+    plot_training_curves(frame, out / "curves.png", best_epoch=model.history.best_epoch,
+                         title=f"{model.ds.name} · seed {cfg.seed} · preset {cfg.preset}"
+                               + ("" if cfg.variant == "full" else f" · {cfg.variant}"))
     write_json(out / "train.json", {"seconds": time.perf_counter() - t0, "best_epoch": model.history.best_epoch,
                                     "best_val_hr@5": model.history.best_score, "world_size": world_size})
 

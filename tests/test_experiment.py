@@ -186,6 +186,7 @@ def test_gain_over_the_best_trained_model_leaves_references_out():
     rows = [{"model": model, "seed": 0, "protocol": "item-to-user", "hr@5": hr, "ndcg@5": hr, "ndcg_std@5": hr}
             for model, hr in (("m2vae", 0.30), ("userpop", 0.40), ("dropoutnet", 0.20))]
     text = results_table(pd.DataFrame(rows), ks=(5,), references={"userpop", "random"})
+    assert "±" not in text and "(test cold items, one seed)" in text  # one seed: no "± 0.0000"
     lines = {line.split(" | ")[0]: line for line in text.splitlines() if " vs " in line}
     assert f"{(0.30 - 0.40) / 0.40 * 100:+.1f}%" in lines["| m2vae vs best other"]
     assert f"{(0.30 - 0.20) / 0.20 * 100:+.1f}%" in lines["| m2vae vs best trained model"]

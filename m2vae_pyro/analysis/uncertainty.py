@@ -196,10 +196,11 @@ def _view_means(m):
     return out
 
 
-def _pca2(x: np.ndarray) -> np.ndarray:
+def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first two principal components of ``x`` and the share of the variance each explains."""
     x = x - x.mean(0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    return x @ vt[:2].T
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    return x @ vt[:2].T, (s[:2] ** 2) / max((s**2).sum(), 1e-12)
 
 
 def _plot_views(m, compare, data_dir, path):
@@ -214,12 +215,14 @@ def _plot_views(m, compare, data_dir, path):
     sep = []
     for ax, (title, model) in zip(axes[0], models):
         means = _view_means(model)
-        pts = _pca2(np.concatenate(list(means.values())))
+        pts, share = _pca2(np.concatenate(list(means.values())))
         lo = 0
         for name, v in means.items():
             ax.scatter(*pts[lo : lo + len(v)].T, s=6, alpha=0.6, label=name)
             lo += len(v)
         ax.set_title(title, fontsize=9)
+        ax.set_xlabel(f"PC 1 ({100 * share[0]:.0f} % of the variance)")
+        ax.set_ylabel(f"PC 2 ({100 * share[1]:.0f} %)")
         ax.legend(fontsize=8)
         cents = [pts[i * len(v) : (i + 1) * len(v)].mean(0) for i, v in enumerate(means.values())]
         sep.append(f"{title}: centroid distance z_com↔unique "
@@ -247,10 +250,16 @@ def _plot_gates(m, user, cold, path):
         ax.bar(np.arange(2) + j * width, gates[j, chosen], width, label=name)
     ax.set_xticks(np.arange(2) + width / 2, [str(m.ds.item_ids[cold[c]]) for c in chosen])
     ax.set_ylabel(f"gate of user {m.ds.user_ids[user]} (Eq. 13)")
-    ax.legend(fontsize=8)
+    ax.set_xlabel("cold item (raw id)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    uniform = float(np.abs(gates - 0.5).max()) < 0.02
+    if uniform:
+        ax.set_title("gates ≈ 0.5 for every cold item: they do not pick a view", fontsize=8)
     fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
     text = (f"Fig. 5 analogue: user {m.ds.user_ids[user]}'s attribute/image gates for the cold items it weighs most "
             f"by attribute ({gates[0, chosen[0]]:.2f}/{gates[1, chosen[0]]:.2f}) and by image "
             f"({gates[0, chosen[1]]:.2f}/{gates[1, chosen[1]]:.2f}); over the {both.sum()} cold items with both "
-            f"modalities the image gate spans {gates[1].min():.3f}–{gates[1].max():.3f}.")
+            f"modalities the image gate spans {gates[1].min():.3f}–{gates[1].max():.3f}"
+            + (" — uniform: the gates do not choose between the views." if uniform else "."))
     return str(path), text

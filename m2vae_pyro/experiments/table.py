@@ -32,13 +32,14 @@ def results_table(frame: pd.DataFrame, ks: tuple[int, ...], highlight: str = "m2
         cols = [f"{m}@{k}" for m in names for k in ks]
         grouped = part.groupby("model", sort=False)[cols]
         mean, std = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
-        lines += [f"### {protocol} (test cold items, mean ± std over {n_seeds} seed(s))", "",
+        what = f"mean ± std over {n_seeds} seeds" if n_seeds > 1 else "one seed"
+        lines += [f"### {protocol} (test cold items, {what})", "",
                   "| model | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
         ranks = mean.rank(ascending=False, method="min")
         for model in mean.index:
             cells = []
             for c in cols:
-                text = f"{mean.at[model, c]:.4f} ± {std.at[model, c]:.4f}"
+                text = f"{mean.at[model, c]:.4f}" + (f" ± {std.at[model, c]:.4f}" if n_seeds > 1 else "")
                 rank = ranks.at[model, c]
                 cells.append(f"**{text}**" if rank == 1 else f"<u>{text}</u>" if rank == 2 else text)
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
