@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="override a Config field of the M²VAE cells (repeatable)")
         exp.add_argument("--force", action="store_true", help="discard the cells of a different experiment in --out")
         _device_arg(exp, cells=True)
+        exp.add_argument("--no-checkpoints", action="store_true",
+                         help="do not keep the M²VAE cells' best states (cells/MODEL/seedK.pt, for predict/export)")
         exp.set_defaults(func=cmd_experiment, kind=name)
 
     config = sub.add_parser("config", help="the resolved configuration and where each value comes from")
@@ -151,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.set_defaults(func=cmd_analyze)
 
     predict = sub.add_parser("predict", help="the top-k users for new (cold) items, with raw ids, as CSV")
-    predict.add_argument("run", type=Path, help="a run directory written by m2vae train")
+    predict.add_argument("run", type=Path, help="a run directory of m2vae train, or an experiment cell's "
+                                                "checkpoint EXP/cells/MODEL/seedK.pt")
     _data_dir(predict)
     _item_choice(predict)
     predict.add_argument("--k", type=int, default=20, help="users per item (default 20)")
@@ -164,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(func=cmd_predict)
 
     export = sub.add_parser("export", help="user embeddings and the items' generated embeddings (npz)")
-    export.add_argument("run", type=Path, help="a run directory written by m2vae train")
+    export.add_argument("run", type=Path, help="a run directory of m2vae train, or EXP/cells/MODEL/seedK.pt")
     _data_dir(export)
     _item_choice(export)
     export.add_argument("--users", default=None, metavar="ID,ID,...", help="only these users (raw ids)")
@@ -367,7 +370,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(default)
     return _run_and_show(lambda: run_experiment(
         args.dataset, args.data_dir, args.out, models, args.seeds, args.epochs, _overrides(args) or None,
-        highlight="m2vae" if args.kind == "experiment" else "full", force=args.force, device=_device(args.device)),
+        highlight="m2vae" if args.kind == "experiment" else "full", force=args.force, device=_device(args.device),
+        checkpoints=not args.no_checkpoints),
         args.out, "results.csv", "table.md")
 
 

@@ -219,6 +219,9 @@ def _read_meta(run: Path) -> dict:
 
 
 def load_run(run: Path, data_dir: Path | None = None, device: str = "cpu") -> M2VAE:
+    """The trained model of a run directory, or of an experiment cell's checkpoint ``EXP/cells/MODEL/seedK.pt``."""
+    if run.suffix == ".pt":
+        return _load_cell(run, data_dir, device)
     meta = _read_meta(run)
     data_dir = data_dir or (Path(meta["data_dir"]) if meta.get("data_dir") else None)
     ds = load_dataset(meta["dataset"], data_dir, images=True)
@@ -227,6 +230,21 @@ def load_run(run: Path, data_dir: Path | None = None, device: str = "cpu") -> M2
     if (saved.role != model.split.role).any():
         raise DataError(run / "split.csv", "split differs from the one stored in the checkpoint")
     return model
+
+
+def _load_cell(checkpoint: Path, data_dir: Path | None, device: str) -> M2VAE:
+    exp = checkpoint.parent.parent.parent
+    meta_path = exp / "experiment.json"
+    if not checkpoint.is_file():
+        raise DataError(checkpoint, "checkpoint not found (experiments keep M²VAE cells' checkpoints unless "
+                                    "--no-checkpoints)")
+    if checkpoint.parent.parent.name != "cells" or not meta_path.is_file():
+        raise DataError(checkpoint, "not an experiment cell's checkpoint (expected EXP/cells/MODEL/seedK.pt beside "
+                                    "EXP/experiment.json)")
+    meta = json.loads(meta_path.read_text())
+    data_dir = data_dir or (Path(meta["data_dir"]) if meta.get("data_dir") else None)
+    ds = load_dataset(meta["dataset"], data_dir, images=True)
+    return M2VAE.load(checkpoint, ds, device)
 
 
 def evaluate_run(run: Path, data_dir: Path | None = None, device: str = "cpu") -> dict[str, Any]:

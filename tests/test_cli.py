@@ -203,3 +203,22 @@ def test_readme_python_snippet_runs_as_written(data_dir, ml100k_images, tmp_path
     assert scope["e_new"].shape == (5, len(scope["cold"]), scope["model"].config.d)
     assert scope["draws"].samples["e_new"].shape[:2] == (100, 3)
     assert (tmp_path / "m2vae.pt").is_file()
+
+
+def test_experiment_cells_keep_checkpoints_that_predict_reads(synth_dir, tmp_path):
+    import pandas as pd
+
+    exp = tmp_path / "exp"
+    assert main(["experiment", "synth-cli", "--data-dir", str(synth_dir), "--out", str(exp), "--models",
+                 "m2vae,userpop", "--seeds", "1", "--epochs", "1"]) == 0
+    cell = exp / "cells" / "m2vae" / "seed0.pt"
+    assert cell.is_file() and not (exp / "cells" / "userpop" / "seed0.pt").exists()
+    assert (exp / "log.txt").is_file() and (exp / "provenance.jsonl").read_text().count("\n") == 1
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(cell), "--role", "validation", "--k", "3", "--out", str(out)]) == 0
+    assert len(pd.read_csv(out)) > 0
+    bare = tmp_path / "bare"
+    assert main(["experiment", "synth-cli", "--data-dir", str(synth_dir), "--out", str(bare), "--models",
+                 "m2vae", "--seeds", "1", "--epochs", "1", "--no-checkpoints"]) == 0
+    assert not (bare / "cells" / "m2vae" / "seed0.pt").exists()
+    assert main(["predict", str(bare / "cells" / "m2vae" / "seed0.pt"), "--out", str(tmp_path / "q.csv")]) == 2

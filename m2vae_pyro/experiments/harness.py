@@ -2,7 +2,8 @@
 
 Layout of ``OUT/``: ``experiment.json`` (dataset, data dir, epochs, overrides, and the code's default settings),
 ``provenance.jsonl`` (one line per process that worked on it: version, git commit, command, libraries, start time),
-``log.txt`` (the console output of every such process), ``cells/MODEL/seedK.json`` (one per
+``log.txt`` (the console output of every such process), ``cells/MODEL/seedK.pt`` (an M²VAE cell's best state,
+unless ``--no-checkpoints``), ``cells/MODEL/seedK.json`` (one per
 finished cell: test metrics under both protocols, validation HR@5 of the chosen epoch, wall time), ``results.csv``
 (one row per model × seed × protocol) and ``table.md`` (mean ± std over seeds). A cell file is written atomically
 when its model is done, so an interrupted experiment resumes at the next unfinished (model, seed) cell. Several
@@ -27,9 +28,11 @@ from ..baselines.reference import REFERENCES
 from ..config import FUSION_ONLY_VARIANTS, VARIANTS
 from ..data.dataset import Dataset
 from ..data.errors import DataError
+from ..data.folder import is_folder_dataset
 from ..data.loaders import load_dataset
 from ..data.split import cold_start_split
 from ..evaluation.protocols import PROTOCOLS, evaluate
+from ..m2vae import M2VAE
 from ..provenance import LOG_FILE, ConsoleLog, provenance
 from ..runs import write_json
 from ..train.trainer import History
@@ -160,8 +163,11 @@ def open_experiment(out: Path, dataset: str | Dataset, data_dir: Path | None, me
 def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, models: Sequence[str] = DEFAULT_MODELS,
                    seeds: int = 5, epochs: int | None = None, overrides: dict[str, Any] | None = None,
                    ks: tuple[int, ...] = (5, 10, 20), highlight: str = "m2vae", force: bool = False,
-                   progress: bool = True, device: str = "cpu") -> pd.DataFrame:
+                   progress: bool = True, device: str = "cpu", checkpoints: bool = True) -> pd.DataFrame:
     """Train and evaluate every (model, seed) cell not finished yet; return and write the results.
+
+    ``checkpoints``: an M²VAE cell also keeps its best state as ``cells/MODEL/seedK.pt``, which ``m2vae predict``
+    and ``m2vae export`` read like a run directory.
 
     ``dataset`` is a name for :func:`load_dataset` (with image features), or a loaded :class:`Dataset`.
     """
@@ -170,6 +176,8 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
     if seeds < 1:
         raise DataError(None, f"--seeds must be ≥ 1, got {seeds}")
     name = dataset.name if isinstance(dataset, Dataset) else dataset
+    if not isinstance(dataset, Dataset) and is_folder_dataset(dataset):
+        name = dataset = str(Path(dataset).resolve())  # a user's folder, found again from any directory
     spec = Spec(name, epochs, overrides)
     meta = {"dataset": name, "epochs": epochs, "overrides": overrides or {}, "ks": list(ks),
             "defaults": code_defaults(name)}
@@ -186,6 +194,8 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
         info = rec.fit(progress=False)
         if isinstance(info, History):
             info = {"best_epoch": info.best_epoch, "best_val_hr@5": info.best_score}
+        if checkpoints and isinstance(rec, M2VAE):
+            rec.save(cell_path(out, model, seed).with_suffix(".pt"))
         with torch.inference_mode():
             test = {p: evaluate(rec.score_indices, ds, split, "test", ks, p) for p in PROTOCOLS}
         return {"model": model, "seed": seed, "info": info, "test": test}
