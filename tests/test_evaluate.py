@@ -32,6 +32,28 @@ def test_item_to_user_by_hand():
     assert m["ndcg_std@2"] == pytest.approx((1 / (1 + 1 / math.log2(3)) + 1 / math.log2(3)) / 2)
 
 
+def test_ties_rank_by_candidate_index_in_both_protocols():
+    # item 0: all four users tie at 1 except user 3 → order 0, 1, 2 (index order), its positive (user 2) is third;
+    # item 1: user 2 first (0.9), then the tie 0, 1, 3 in index order → top-2 = users 2, 0: the hit is user 0.
+    scores = torch.tensor([[1.0, 1.0, 1.0, 0.0],
+                           [0.5, 0.5, 0.9, 0.5]])
+    truth = torch.tensor([[False, False, True, False],
+                          [True, False, False, True]])
+    for _ in range(3):  # the same answer whatever the memory layout of the copy
+        m = rank_metrics(scores.clone().T.contiguous().T, truth, ks=(1, 2, 3))
+        assert m["hr@1"] == 0.0 and m["hr@2"] == pytest.approx((0 + 1 / 2) / 2)
+        assert m["hr@3"] == pytest.approx((1 / 3 + 1 / 3) / 2)  # item 0's user 2 enters at rank 3; item 1: user 0
+    # rows of equal scores: the lower candidate index comes first in every row
+    tied = torch.tensor([[0.7, 0.7], [0.2, 0.2], [0.7, 0.7]])
+    t = torch.tensor([[False, True], [True, False], [True, True]])
+    m = rank_metrics(tied, t, ks=(1,))
+    assert m["hr@1"] == pytest.approx((0 + 1 + 1) / 3)
+    # user-to-item: user 0 ranks (1.0, 0.5) → item 0, a miss; user 1 has no positive (skipped); user 2 (1.0, 0.9)
+    # → item 0, a hit; user 3 (0.0, 0.5) → item 1, a hit
+    m = rank_metrics(scores.T, truth.T, ks=(1,))
+    assert m["n_queries"] == 3 and m["hr@1"] == pytest.approx((0 + 1 + 1) / 3)
+
+
 def test_user_to_item_by_hand():
     # users rank the two items: user 0 → item 0 (hit); user 1 has no positive (skipped); user 2 → item 1 (hit);
     # user 3 → item 1 (0.4 > 0.3, miss: its positive is item 0).

@@ -7,6 +7,8 @@ DESIGN §3; a user ranking cold items in the user-to-item protocol); metrics are
 - ``ndcg@k``: CCFCRec's variant, DCG over the hits divided by the ideal DCG of the *retrieved* hits
   (1 whenever every hit sits at the top of the list, 0 with no hit);
 - ``ndcg_std@k``: the standard NDCG, ideal DCG over ``min(|GT|, k)`` positions.
+
+Ties are broken by candidate index (users or items in ascending index order), in both protocols.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ def rank_metrics(scores: torch.Tensor, truth: torch.Tensor, ks: tuple[int, ...] 
     if not len(scores):
         return out | {f"{m}@{k}": float("nan") for k in ks for m in METRICS}
     kmax = min(max(ks), scores.shape[1])
-    top = torch.topk(scores, kmax, dim=1).indices
+    # a stable sort: equal scores rank by candidate index (topk would order them by memory layout, so a tied model
+    # such as userpop scored differently through two code paths)
+    top = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :kmax]
     hits = torch.gather(truth, 1, top).double()  # [I, kmax]
     discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, dtype=torch.float64))
     n_true = truth.sum(dim=1)
