@@ -56,6 +56,9 @@ class Config:
     # the pooled attribute vector of Eq. 4 (0: none, as printed). A regulariser of the content → embedding map, which
     # otherwise fits the warm items' 1280-d image rows like IDs (RESULTS "Version 2")
     content_dropout: float = 0.0
+    # in training, the fraction of triples whose decoder sees no raw content beside z (Eq. 19's [a_i; c_i] zeroed):
+    # for those, e_new must come from z alone (DESIGN v2's lever for a decoder that ignores z). 0: off, as printed
+    decoder_content_dropout: float = 0.0
     # do Eq. 9-10, 11-16, 22, 23 train the raw content encoders and e_u too ("shared", as printed) or the latent
     # side only ("detached", networks.py::latent_input)
     latent_grad: str = "detached"
@@ -125,6 +128,9 @@ class Config:
             if allowed and (not isinstance(value, allowed) or (kind != "bool" and isinstance(value, bool))):
                 raise DataError(None, f"config field {f.name} = {value!r}: expected {kind}"
                                       + (" (true or false)" if kind == "bool" else ""))
+        if not 0.0 <= self.decoder_content_dropout < 1.0:
+            raise DataError(None, "config field decoder_content_dropout must lie in [0, 1), "
+                                  f"got {self.decoder_content_dropout}")
         if not 0.0 <= self.content_dropout < 1.0:
             raise DataError(None, f"config field content_dropout must lie in [0, 1), got {self.content_dropout}")
         if not 0.0 <= self.id_dropout < 1.0:

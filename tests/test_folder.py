@@ -96,3 +96,20 @@ def test_ml100k_written_with_pandas_trains_evaluates_and_predicts(data_dir, tmp_
     frame = pd.read_csv(out)
     assert frame["item"].isin(builtin.item_ids).all() and frame["user"].isin(builtin.user_ids).all()
     assert frame["item"].min() >= 1  # raw ML-100K ids (1-based), not indices
+
+
+@pytest.mark.slow
+def test_folder_images_become_efficientnet_features(tmp_path, data_dir):
+    """``images/ITEM.jpg`` (here two real posters under the folder's item ids) are turned into cached features."""
+    import shutil
+
+    root = write_folder(tmp_path / "shop", INTER, ITEMS)
+    (root / "images").mkdir()
+    shutil.copy(data_dir / "ml-1m-posters/images/1.jpg", root / "images/a1.jpg")
+    shutil.copy(data_dir / "ml-1m-posters/images/10.jpg", root / "images/new9.jpg")
+    (root / "images/notes.txt").write_text("not an image")
+    ds = load_dataset(str(root), images=True, progress=False)
+    img = ds.modalities["image"]
+    assert img.present.tolist() == [True, False, False, True] and img.features.shape == (4, 1280)
+    assert np.abs(img.features[0]).sum() > 0 and (img.features[1] == 0).all()
+    assert not np.allclose(img.features[0], img.features[3])

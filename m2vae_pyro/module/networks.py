@@ -217,8 +217,17 @@ class M2VAENetworks(nn.Module):
         return self.decoder(z, self.decoder_inputs(views))
 
     def decoder_inputs(self, views: Views) -> list[torch.Tensor]:
-        """The raw content blocks the decoder sees beside ``z``: ``[a_i, c_i]``, or none."""
-        return views.raw if self.config.decoder_content else []
+        """The raw content blocks the decoder sees beside ``z``: ``[a_i, c_i]``, or none.
+
+        In training, ``Config.decoder_content_dropout`` zeroes them for a random fraction of the examples.
+        """
+        if not self.config.decoder_content:
+            return []
+        rate = self.config.decoder_content_dropout
+        if not (rate and self.training):
+            return views.raw
+        keep = (torch.rand(views.raw[0].shape[:-1], device=views.raw[0].device) >= rate).unsqueeze(-1)
+        return [r * keep.to(r.dtype) for r in views.raw]
 
     # -- the distributions of the model and the guide -----------------------------------------------
     def view_names(self) -> list[str]:
