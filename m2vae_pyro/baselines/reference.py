@@ -1,4 +1,5 @@
-"""The trivial references every report carries (DESIGN §4): random users, users by activity, content × activity."""
+"""The untrained references every report carries (DESIGN §4): random users, users by activity, content × activity
+(and its earlier, weaker form ``content_activity_v1``)."""
 
 from __future__ import annotations
 
@@ -36,24 +37,46 @@ def userpop_scorer(ds: Dataset, split: ColdStartSplit):
     return lambda users, items: act[users][:, None].expand(-1, len(items))
 
 
-def _content(ds: Dataset) -> torch.Tensor:
-    """Row-normalised content per item: multi-hot attributes and (when present) image features, each block L2-normed."""
+def _content(ds: Dataset, center_images: bool) -> torch.Tensor:
+    """Content per item: multi-hot attributes and (when present) image features, each block L2-normed.
+
+    ``center_images`` subtracts the mean image feature first (``nn/content.py::image_matrix``): EfficientNet's
+    pooled features share a large positive mean, so raw rows are nearly parallel and their cosine says little.
+    """
+    from ..nn.content import image_matrix
+
     blocks = [torch.from_numpy(ds.attribute_matrix())]
     img = ds.modalities.get("image")
     if img is not None and img.features is not None:
-        blocks.append(torch.from_numpy(img.features))
+        blocks.append(image_matrix(img.features, img.present, "center_l2") if center_images
+                      else torch.from_numpy(img.features))
     return torch.cat([torch.nn.functional.normalize(b, dim=1) for b in blocks], dim=1)
 
 
-def content_activity_scorer(ds: Dataset, split: ColdStartSplit):
-    """cos(item content, mean content of the user's warm positives) × log(1 + activity); no training."""
-    content = _content(ds)
+def _content_activity(ds: Dataset, split: ColdStartSplit, center_images: bool, shift: float):
+    content = _content(ds, center_images)
     users = torch.from_numpy(split.train_users)
     profile = torch.zeros(ds.n_users, content.shape[1]).index_add_(0, users, content[split.train_items])
     profile = torch.nn.functional.normalize(profile, dim=1)
     weight = torch.log1p(activity(ds, split))
     item_c = torch.nn.functional.normalize(content, dim=1)
-    return lambda u, i: (profile[u] @ item_c[i].T) * weight[u][:, None]
+    return lambda u, i: (profile[u] @ item_c[i].T + shift) * weight[u][:, None]
 
 
-REFERENCES = {"userpop": userpop_scorer, "random": random_scorer, "content_activity": content_activity_scorer}
+def content_activity_scorer(ds: Dataset, split: ColdStartSplit):
+    """``(cos(item content, mean content of the user's warm positives) + 1) · log(1 + activity)``; no training.
+
+    The content blocks (attributes, centred image features) are unit-normalised and concatenated (DESIGN §4). The
+    + 1 keeps the activity weight in charge where the similarity is small or negative: a user's activity is the
+    strongest single signal of item-to-user ranking, and the cosine only reorders users of similar activity.
+    """
+    return _content_activity(ds, split, center_images=True, shift=1.0)
+
+
+def content_activity_v1_scorer(ds: Dataset, split: ColdStartSplit):
+    """The earlier form, kept for comparison: ``cos · log(1 + activity)`` on raw image features."""
+    return _content_activity(ds, split, center_images=False, shift=0.0)
+
+
+REFERENCES = {"userpop": userpop_scorer, "random": random_scorer, "content_activity": content_activity_scorer,
+              "content_activity_v1": content_activity_v1_scorer}
