@@ -20,23 +20,24 @@ from synthetic import tiny_dataset
 TINY = dict(d=8, decoder_hidden=16, c_p=2, c_n=3, batch_size=32, epochs=3, seed=0, patience=10)
 
 
-def _tiny_model():
+def _tiny_model(**changes):
     ds = tiny_dataset()
-    return M2VAE(ds, Config().replace(**TINY), cold_start_split(ds, 0, threshold=None))
+    return M2VAE(ds, Config().replace(**(TINY | changes)), cold_start_split(ds, 0, threshold=None))
 
 
-def test_trainer_state_round_trip_resumes_exactly():
-    straight = _tiny_model()
+@pytest.mark.parametrize("changes", [{}, {"weight_ema": 0.9}], ids=["raw", "weight-ema"])
+def test_trainer_state_round_trip_resumes_exactly(changes):
+    straight = _tiny_model(**changes)
     straight.fit(progress=False)
 
-    first = _tiny_model()
+    first = _tiny_model(**changes)
     trainer = first.trainer(progress=False)
     with pytest.raises(Interrupted):
         trainer.run(should_stop=lambda: trainer.step >= 13)  # mid-epoch (about 10 batches an epoch)
     state = trainer.state_dict()
     torch.manual_seed(12345)  # whatever happens to the global RNG in between is undone by the state
 
-    second = _tiny_model()
+    second = _tiny_model(**changes)
     resumed = second.trainer(progress=False)
     resumed.load_state_dict(state)
     history = resumed.run()
@@ -121,3 +122,29 @@ def test_checkpoint_that_does_not_fit_names_the_parameter(tmp_path):
     other = M2VAE(tiny_dataset(image=False), Config().replace(**TINY))
     with pytest.raises(DataError, match="missing"):
         load_weights(small.nets, other.nets.state_dict(), tmp_path / "ckpt.pt")
+
+
+def test_weight_ema_is_the_bias_corrected_average_and_is_what_is_validated_and_kept():
+    model = _tiny_model(weight_ema=0.5, epochs=1)
+    trainer = model.trainer(progress=False)
+    seen = []
+    trainer.validate = lambda: seen.append({k: p.detach().clone() for k, p in model.model.named_parameters()}) or 0.1
+    snapshots = []
+    real_step = trainer._step
+
+    def step(batch):
+        out = real_step(batch)
+        snapshots.append({k: p.detach().clone() for k, p in model.model.named_parameters()})
+        return out
+
+    trainer._step = step
+    history = trainer.run()
+    n = len(snapshots)
+    assert n >= 2 and history.best_epoch == 1
+    weights = [0.5 * 0.5 ** (n - 1 - t) for t in range(n)]  # (1 − d) · d^(n−1−t), then / (1 − d^n)
+    for k, validated in seen[0].items():
+        expect = sum(w * snap[k] for w, snap in zip(weights, snapshots)) / (1 - 0.5**n)
+        assert torch.allclose(validated, expect, atol=1e-6), k
+        assert torch.equal(history.best_state[k], validated), k  # the kept state is the averaged one
+    raw = snapshots[-1]
+    assert any(not torch.allclose(raw[k], seen[0][k]) for k in raw)

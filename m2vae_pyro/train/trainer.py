@@ -7,6 +7,7 @@ The loop is a :class:`Trainer` whose whole state (weights, optimiser, counters, 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
@@ -83,6 +84,8 @@ class Trainer:
         # fused: one kernel over all parameters instead of ~10 passes each over the dense embedding tables
         self.optim = torch.optim.Adam(self.elbo.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
         self.history = History()
+        # the moving average of the weights (Config.weight_ema), zero-initialised and bias-corrected
+        self.ema = ({k: torch.zeros_like(p) for k, p in self.model.named_parameters()} if cfg.weight_ema else None)
         self.epoch = self.batch = self.step = self.stale = 0
         self._sums: dict[str, float] = {}
         self._epoch_seconds = 0.0
@@ -92,7 +95,8 @@ class Trainer:
         return {"weights": self.model.state_dict(), "optim": self.optim.state_dict(),
                 "counters": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "stale": self.stale},
                 "sums": dict(self._sums), "epoch_seconds": self._epoch_seconds,
-                "history": copy.deepcopy(self.history.__dict__), "rng": rng_state()}
+                "history": copy.deepcopy(self.history.__dict__), "rng": rng_state(),
+                "ema": None if self.ema is None else {k: v.clone() for k, v in self.ema.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["weights"])
@@ -101,6 +105,8 @@ class Trainer:
             setattr(self, k, v)
         self._sums, self._epoch_seconds = dict(state["sums"]), state["epoch_seconds"]
         self.history = History(**state["history"])
+        if self.ema is not None:
+            self.ema = {k: v.clone() for k, v in state["ema"].items()}
         set_rng_state(state["rng"])
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -159,9 +165,40 @@ class Trainer:
         if self.world > 1:
             self._check_in_sync()
         self.step += 1
+        if self.ema is not None:
+            with torch.no_grad():
+                decay = self.cfg.weight_ema
+                for k, p in self.model.named_parameters():
+                    self.ema[k].mul_(decay).add_(p.detach(), alpha=1.0 - decay)
         for k, v in terms.items():
             self._sums[k] = self._sums.get(k, 0.0) + v
         return terms
+
+    def averaged(self) -> dict[str, torch.Tensor] | None:
+        """The bias-corrected moving average of every parameter (``None`` without ``weight_ema``)."""
+        if self.ema is None or not self.step:
+            return None
+        correction = 1.0 - self.cfg.weight_ema ** self.step
+        return {k: v / correction for k, v in self.ema.items()}
+
+    @contextlib.contextmanager
+    def averaged_weights(self):
+        """Inside: the parameters hold their moving average (validation, the kept state); after: the raw ones."""
+        averaged = self.averaged()
+        if averaged is None:
+            yield
+            return
+        params = dict(self.model.named_parameters())
+        raw = {k: p.detach().clone() for k, p in params.items()}
+        with torch.no_grad():
+            for k, p in params.items():
+                p.copy_(averaged[k])
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for k, p in params.items():
+                    p.copy_(raw[k])
 
     def _check_in_sync(self) -> None:
         """Every rank must hold the same weights after every step (a cheap fingerprint, all-gathered)."""
@@ -180,14 +217,15 @@ class Trainer:
         stop = False
         if self.validate is not None and (self.epoch + 1) % cfg.eval_every == 0:
             nets.eval()
-            row["val_hr@5"] = score = self.validate()
-            if score > history.best_score:
-                history.best_score, history.best_epoch, self.stale = score, self.epoch + 1, 0
-                history.best_state = copy.deepcopy(self.model.state_dict())  # networks and prior
-                if self.on_improve is not None:
-                    self.on_improve(history)
-            else:
-                self.stale += 1
+            with self.averaged_weights():
+                row["val_hr@5"] = score = self.validate()
+                if score > history.best_score:
+                    history.best_score, history.best_epoch, self.stale = score, self.epoch + 1, 0
+                    history.best_state = copy.deepcopy(self.model.state_dict())  # networks and prior
+                    if self.on_improve is not None:
+                        self.on_improve(history)
+                else:
+                    self.stale += 1
             stop = self.stale >= cfg.patience
         history.rows.append(row)
         if self.progress and self.rank == 0:
