@@ -338,7 +338,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     metrics = evaluate_run(args.run, args.data_dir, _device(args.device))
     rows = {"m2vae": metrics["test"]} | {k: v["test"] for k, v in metrics["baselines"].items()}
-    keys = [k for k in metrics["test"] if k != "n_queries"]
+    keys = [k for k in metrics["test"] if not k.startswith("n_")]
     print("test cold items (item-to-user):")
     print("| model | " + " | ".join(keys) + " |")
     print("|---|" + "---|" * len(keys))

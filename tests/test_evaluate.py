@@ -102,6 +102,22 @@ def test_evaluate_matches_brute_force_on_a_dataset(protocol):
     want = _brute_force(scores, truth, 3)
     for name, value in want.items():
         assert got[f"{name}@3"] == pytest.approx(value), name
+    pos_users, _ = split.positives("test")
+    assert got["n_unrankable_positives"] == sum(u not in users for u in pos_users)
+
+
+def test_positives_of_users_without_training_positives_are_counted():
+    ds = tiny_dataset()
+    role = np.zeros(ds.n_items, dtype=np.int64)
+    role[[3, 5, 7]] = 2
+    # every positive of user 0 on warm items is made cold too, so user 0 has no training positive
+    first = ColdStartSplit.from_roles(ds, role, seed=0, threshold=None)
+    role[first.pos_items[first.pos_users == 0]] = 2
+    split = ColdStartSplit.from_roles(ds, role, seed=0, threshold=None)
+    assert 0 not in candidate_users(split)
+    got = evaluate(lambda u, i: torch.zeros(len(u), len(i)), ds, split, "test", ks=(1,))
+    pos_users, _ = split.positives("test")
+    assert got["n_unrankable_positives"] == (pos_users == 0).sum() > 0
 
 
 def test_unknown_protocol_is_named():

@@ -35,9 +35,11 @@ def evaluate(score: ScoreFn, ds: Dataset, split: ColdStartSplit, role: str, ks: 
     users = candidate_users(split)
     pos_users, pos_items = split.positives(role)
     truth = truth_matrix(items, users, pos_users, pos_items, ds.n_items)  # [I, U]
+    # a cold positive of a user with no training positive cannot be ranked (the user is no candidate): counted
+    unrankable = int(len(pos_users) - np.isin(pos_users, users).sum())
     users_t = torch.from_numpy(users)
     scores = torch.cat([score(users_t, torch.from_numpy(items[lo : lo + item_chunk])).T
                         for lo in range(0, len(items), item_chunk)])  # [I, U]
     if protocol == "user-to-item":
         scores, truth = scores.T, truth.T
-    return rank_metrics(scores.float(), truth, ks)
+    return rank_metrics(scores.float(), truth, ks) | {"n_unrankable_positives": float(unrankable)}

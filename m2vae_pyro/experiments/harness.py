@@ -222,8 +222,10 @@ def write_results(out: Path, models: Sequence[str], seeds: int, ks: tuple[int, .
             cell = json.loads(cell_path(out, model, seed).read_text())
             for protocol, metrics in cell["test"].items():
                 rows.append({"model": model, "seed": seed, "protocol": protocol,
-                             **{k: v for k, v in metrics.items() if k != "n_queries"},
-                             "n_queries": metrics.get("n_queries"), "best_epoch": cell["info"].get("best_epoch"),
+                             **{k: v for k, v in metrics.items() if not k.startswith("n_")},
+                             "n_queries": metrics.get("n_queries"),
+                             "n_unrankable_positives": metrics.get("n_unrankable_positives"),
+                             "best_epoch": cell["info"].get("best_epoch"),
                              "val_hr@5": cell["info"].get("best_val_hr@5"), "seconds": cell["seconds"]})
     frame = pd.DataFrame(rows)
     atomic_write(out / "results.csv", lambda tmp: frame.to_csv(tmp, index=False))
