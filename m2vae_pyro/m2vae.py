@@ -81,8 +81,8 @@ class M2VAE:
         """``[U, I, d]`` generated embeddings ``e_new`` of raw item ids for raw user ids, at the cold path's mean."""
         return self.embed_indices(self.ds.user_index(user_ids), self.ds.item_index(item_ids))
 
-    def sample_posterior(self, item_ids, user_ids=None, num_samples: int = 100) -> PosteriorDraws:
-        """Posterior draws for raw item ids (``user_ids``: one per item, or one for all); see
+    def sample_posterior(self, item_ids, *, user_ids=None, num_samples: int = 100) -> PosteriorDraws:
+        """Posterior draws for raw item ids (``user_ids``, by keyword: one per item, or one for all); see
         :meth:`sample_posterior_indices`. The draws' ``items`` and ``users`` are indices."""
         users = None if user_ids is None else self.ds.user_index(user_ids)
         if users is not None and np.ndim(user_ids) == 0:

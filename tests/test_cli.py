@@ -222,3 +222,21 @@ def test_experiment_cells_keep_checkpoints_that_predict_reads(synth_dir, tmp_pat
                  "m2vae", "--seeds", "1", "--epochs", "1", "--no-checkpoints"]) == 0
     assert not (bare / "cells" / "m2vae" / "seed0.pt").exists()
     assert main(["predict", str(bare / "cells" / "m2vae" / "seed0.pt"), "--out", str(tmp_path / "q.csv")]) == 2
+
+
+def test_facade_takes_raw_ids_and_names_unknown_ones(synth_run):
+    import numpy as np
+
+    from m2vae_pyro.runs import load_run
+
+    model = load_run(synth_run)
+    users, items = model.ds.user_ids[:3], model.ds.item_ids[model.split.items("test")][:2]
+    idx_u, idx_i = model.ds.user_index(users), model.ds.item_index(items)
+    assert np.array_equal(model.score(users, items).numpy(), model.score_indices(idx_u, idx_i).numpy())
+    assert model.embed_cold_items(users, items).shape == (3, 2, model.config.d)
+    draws = model.sample_posterior(items, user_ids=users[0], num_samples=2)
+    assert list(draws.items) == list(idx_i) and (draws.users == idx_u[0]).all()
+    with pytest.raises(DataError, match=r"unknown user id\(s\): 999999"):
+        model.score([999999], items)
+    with pytest.raises(DataError, match=r"unknown item id\(s\): 'x'"):
+        model.embed_cold_items(users, ["x"])
