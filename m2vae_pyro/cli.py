@@ -297,18 +297,25 @@ def _id_list(text: str) -> list[str]:
     return ids
 
 
+def _model_and_request(args: argparse.Namespace):
+    """The run's model and the (items, users) a predict/export command asks for — after checking that ``--out``
+    may be written, so that nothing is computed for a file that would be refused."""
+    from .predict import refuse_overwrite
+    from .runs import load_run
+
+    refuse_overwrite(args.out, args.force)
+    model = load_run(args.run, args.data_dir, _device(args.device))
+    return (model, *_requested(args, model))
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     import torch
 
     from .predict import predictions_frame, top_users, write_csv
-    from .runs import load_run
 
     if args.k < 1:
         raise DataError(None, f"--k must be ≥ 1, got {args.k}")
-    if args.out.exists() and not args.force:
-        raise DataError(args.out, "exists; choose another --out or pass --force to replace it")
-    model = load_run(args.run, args.data_dir, _device(args.device))
-    items, users = _requested(args, model)
+    model, items, users = _model_and_request(args)
     with torch.inference_mode():
         top, scores = top_users(model, items, args.k, users, exclude_known=not args.include_known)
     frame = predictions_frame(model, items, top, scores)
@@ -319,14 +326,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .predict import export_embeddings, write_npz
-    from .runs import load_run
 
     if args.samples < 0:
         raise DataError(None, f"--samples must be ≥ 0, got {args.samples}")
-    if args.out.exists() and not args.force:
-        raise DataError(args.out, "exists; choose another --out or pass --force to replace it")
-    model = load_run(args.run, args.data_dir, _device(args.device))
-    items, users = _requested(args, model)
+    model, items, users = _model_and_request(args)
     arrays = export_embeddings(model, items, users, args.samples)
     write_npz(arrays, args.out, args.force)
     print(f"wrote {args.out}: " + ", ".join(f"{k} {list(v.shape)}" for k, v in arrays.items()))

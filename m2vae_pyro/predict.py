@@ -108,9 +108,14 @@ def predictions_frame(model: M2VAE, items: np.ndarray, users: np.ndarray, scores
     return frame[np.isfinite(frame["score"])].reset_index(drop=True)
 
 
-def write_csv(frame: pd.DataFrame, out: Path, force: bool) -> None:
+def refuse_overwrite(out: Path, force: bool) -> None:
+    """Nothing the user has is replaced without ``--force``."""
     if out.exists() and not force:
         raise DataError(out, "exists; choose another --out or pass --force to replace it")
+
+
+def write_csv(frame: pd.DataFrame, out: Path, force: bool) -> None:
+    refuse_overwrite(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6g"))
 
@@ -144,8 +149,7 @@ def export_embeddings(model: M2VAE, items: np.ndarray, users: np.ndarray | None 
 
 
 def write_npz(arrays: dict[str, np.ndarray], out: Path, force: bool) -> None:
-    if out.exists() and not force:
-        raise DataError(out, "exists; choose another --out or pass --force to replace it")
+    refuse_overwrite(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def write(tmp: Path) -> None:

@@ -79,46 +79,47 @@ def test_experiment_writes_results_and_resumes(tiny, tmp_path):
 
 def test_resume_after_a_change_of_code_defaults_is_refused(tiny, tmp_path, monkeypatch):
     """Cells made with other defaults would mix two models in one table: the changed field is named."""
-    out = tmp_path / "exp"
-    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
-    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)  # same: fine
     import m2vae_pyro.experiments.harness as harness
 
+    out = tmp_path / "exp"
     original = harness.code_defaults
-    changed = original(tiny.name)
-    changed["m2vae"]["tau_gate"] = 0.5
-    monkeypatch.setattr(harness, "code_defaults", lambda _dataset: changed)
-    with pytest.raises(DataError, match=r"code defaults changed .*m2vae\.tau_gate 1\.0 here, 0\.5 now"):
-        run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
-    # a setting added to the code since is no change while its value is its class default (the old behaviour) …
-    monkeypatch.setattr(harness, "code_defaults", original)
+
+    def resume(defaults=None, refused: str | None = None):
+        """Resume ``out`` under the code defaults ``defaults`` (``None``: the code's), expecting ``refused``."""
+        monkeypatch.setattr(harness, "code_defaults", original if defaults is None else lambda _dataset: defaults)
+        if refused is None:
+            run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+            return
+        with pytest.raises(DataError, match=refused):
+            run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
 
     def record_without(field):
         record = json.loads((out / "experiment.json").read_text())
         del record["defaults"]["m2vae"][field]
         (out / "experiment.json").write_text(json.dumps(record))
 
+    resume()
+    resume()  # the same: fine
+    changed = original(tiny.name)
+    changed["m2vae"]["tau_gate"] = 0.5
+    resume(changed, r"code defaults changed .*m2vae\.tau_gate 1\.0 here, 0\.5 now")
+    # a setting added to the code since is no change while its value is its class default (the old behaviour) …
     record_without("content_dropout")
-    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    resume()
     # … but a preset or tuned value of it is a change
     record_without("content_dropout")
     tuned = original(tiny.name)
     tuned["m2vae"]["content_dropout"] = 0.5
-    monkeypatch.setattr(harness, "code_defaults", lambda _dataset: tuned)
-    with pytest.raises(DataError, match=r"m2vae\.content_dropout 0\.0 here, 0\.5 now"):
-        run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
-    monkeypatch.setattr(harness, "code_defaults", original)
-    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    resume(tuned, r"m2vae\.content_dropout 0\.0 here, 0\.5 now")
+    resume()
     recorded = json.loads((out / "experiment.json").read_text())["defaults"]["m2vae"]
     del recorded["tau_gate"]  # a removed one is
-    monkeypatch.setattr(harness, "code_defaults", lambda _dataset: {"m2vae": recorded,
-                                                                    "baselines": original(tiny.name)["baselines"]})
-    with pytest.raises(DataError, match=r"m2vae\.tau_gate 1\.0 here, no longer a setting"):
-        run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    resume({"m2vae": recorded, "baselines": original(tiny.name)["baselines"]},
+           r"m2vae\.tau_gate 1\.0 here, no longer a setting")
     legacy = json.loads((out / "experiment.json").read_text())
     del legacy["defaults"]  # a directory written before defaults were recorded is resumed as it is
     (out / "experiment.json").write_text(json.dumps(legacy))
-    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    resume()
 
 
 def test_a_change_of_m2vae_settings_discards_only_m2vae_cells_when_forced(tiny, tmp_path):
