@@ -282,11 +282,11 @@ def _report_trained(model, run: Path) -> None:
 
 def _requested(args: argparse.Namespace, model):
     """(item indices, user indices or None) of a predict/export command."""
-    from .predict import ids_to_indices, read_id_file, select_items
+    from .predict import read_id_file, select_items
 
     ids = _id_list(args.items) if args.items else read_id_file(args.items_file) if args.items_file else None
     items = select_items(model, ids, args.role, args.items_file)
-    users = ids_to_indices(_id_list(args.users), model.ds.user_ids, "user") if args.users else None
+    users = model.ds.user_index(_id_list(args.users)) if args.users else None
     return items, users
 
 

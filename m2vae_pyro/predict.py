@@ -23,16 +23,6 @@ from .m2vae import M2VAE
 _BLOCK = 1 << 24
 
 
-def ids_to_indices(raw: list[str], known: np.ndarray, what: str, origin: Path | None = None) -> np.ndarray:
-    """Dataset indices of raw ids given as text (the ids may be ints or strings in the dataset)."""
-    lookup = {str(v): k for k, v in enumerate(known)}
-    missing = [r for r in raw if r not in lookup]
-    if missing:
-        shown = ", ".join(map(repr, missing[:5])) + (" …" if len(missing) > 5 else "")
-        raise DataError(origin, f"unknown {what} id(s): {shown} ({len(missing)} of {len(raw)} not in the dataset)")
-    return np.array([lookup[r] for r in raw], dtype=np.int64)
-
-
 def read_id_file(path: Path) -> list[str]:
     """One id per line (blank lines and ``#`` comments skipped); a CSV with an ``item`` column also works."""
     if not path.is_file():
@@ -56,7 +46,7 @@ def select_items(model: M2VAE, ids: list[str] | None = None, role: str | None = 
     if ids is not None and role is not None:
         raise DataError(None, "give items by id or by --role, not both")
     if ids is not None:
-        return ids_to_indices(ids, model.ds.item_ids, "item", origin)
+        return model.ds.item_index(ids, origin)
     if role is not None:
         if role not in ROLES[1:]:
             raise DataError(None, f"--role {role!r}: choose validation or test")

@@ -76,13 +76,14 @@ class Dataset:
     def item_attributes(self, item: int) -> np.ndarray:
         return self.attr_indices[self.attr_indptr[item] : self.attr_indptr[item + 1]]
 
-    def user_index(self, ids) -> np.ndarray:
-        """Indices ``0..n_users-1`` of raw user ids (a DataError names the ids this dataset does not have)."""
-        return _lookup(self.user_ids, ids, "user")
+    def user_index(self, ids, origin: Path | None = None) -> np.ndarray:
+        """Indices ``0..n_users-1`` of raw user ids (a DataError, naming ``origin``, lists the ids this dataset does
+        not have)."""
+        return _lookup(self.user_ids, ids, "user", origin)
 
-    def item_index(self, ids) -> np.ndarray:
+    def item_index(self, ids, origin: Path | None = None) -> np.ndarray:
         """Indices ``0..n_items-1`` of raw item ids."""
-        return _lookup(self.item_ids, ids, "item")
+        return _lookup(self.item_ids, ids, "item", origin)
 
     def attribute_matrix(self) -> np.ndarray:
         """Dense multi-hot ``[n_items, n_attributes]`` (float32)."""
@@ -122,20 +123,16 @@ class Dataset:
         return out
 
 
-def _lookup(known: np.ndarray, ids, what: str) -> np.ndarray:
-    """Positions of ``ids`` in ``known``; ids may be given as numbers or as their text (as read from a file)."""
-    ids = np.atleast_1d(np.asarray(ids))
-    table = {v: k for k, v in enumerate(known.tolist())}
-    if known.dtype.kind in "iu" and ids.dtype.kind in "UO":  # "42" for 42
-        try:
-            ids = ids.astype(np.int64)
-        except ValueError:
-            pass
-    out = np.array([table.get(v, -1) for v in ids.tolist()], dtype=np.int64)
+def _lookup(known: np.ndarray, ids, what: str, origin: Path | None = None) -> np.ndarray:
+    """Positions of ``ids`` in ``known``, compared as text: an id may be given as a number or as its text (as read
+    from a file or the command line)."""
+    ids = np.atleast_1d(np.asarray(ids)).tolist()
+    table = {str(v): k for k, v in enumerate(known.tolist())}
+    out = np.array([table.get(str(v), -1) for v in ids], dtype=np.int64)
     if (out < 0).any():
-        bad = ids[out < 0].tolist()
+        bad = [v for v, k in zip(ids, out, strict=True) if k < 0]
         shown = ", ".join(map(repr, bad[:5])) + (" …" if len(bad) > 5 else "")
-        raise DataError(None, f"unknown {what} id(s): {shown} ({len(bad)} of {len(ids)} not in the dataset)")
+        raise DataError(origin, f"unknown {what} id(s): {shown} ({len(bad)} of {len(ids)} not in the dataset)")
     return out
 
 
