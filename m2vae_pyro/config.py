@@ -131,15 +131,9 @@ class Config:
             if allowed and (not isinstance(value, allowed) or (kind != "bool" and isinstance(value, bool))):
                 raise DataError(None, f"config field {f.name} = {value!r}: expected {kind}"
                                       + (" (true or false)" if kind == "bool" else ""))
-        if not 0.0 <= self.decoder_content_dropout < 1.0:
-            raise DataError(None, "config field decoder_content_dropout must lie in [0, 1), "
-                                  f"got {self.decoder_content_dropout}")
-        if not 0.0 <= self.weight_ema < 1.0:
-            raise DataError(None, f"config field weight_ema must lie in [0, 1), got {self.weight_ema}")
-        if not 0.0 <= self.content_dropout < 1.0:
-            raise DataError(None, f"config field content_dropout must lie in [0, 1), got {self.content_dropout}")
-        if not 0.0 <= self.id_dropout < 1.0:
-            raise DataError(None, f"config field id_dropout must lie in [0, 1), got {self.id_dropout}")
+        for name in _FRACTIONS:
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise DataError(None, f"config field {name} must lie in [0, 1), got {getattr(self, name)}")
         if self.kl_weight <= 0:  # a scale of the latent sites: Pyro needs it > 0 (1e-9 is "almost no KL")
             raise DataError(None, f"config field kl_weight must be > 0, got {self.kl_weight}")
         if self.latent_grad == "detached" and not self.decoder_content:
@@ -172,6 +166,7 @@ _AT_LEAST_ONE = ("d", "prior_hidden", "view_gate_hidden", "c_p", "c_n", "batch_s
                  "eval_every", "eval_memory_mb")
 _POSITIVE = ("lr", "tau_dcl", "tau_gate", "co_tau", "sigma_obs", "poe_eps")
 _NON_NEGATIVE = ("alpha_dcl", "beta_co", "bpr_warm", "weight_decay", "kl_warmup_steps", "seed")
+_FRACTIONS = ("id_dropout", "content_dropout", "decoder_content_dropout", "weight_ema")  # rates in [0, 1)
 
 # Named presets of the formulation (DESIGN v2 "Presets"). ``default`` is version 2 at the Config defaults;
 # ``paper-literal`` is version 1 exactly: the fused MoE view as the prior of z, Eq. 17 as a sum, BPR on e_new only,
@@ -230,14 +225,6 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
     raw = dict(raw)
     raw["ks"] = tuple(raw.get("ks", Config.ks))
     return Config().replace(**raw)
-
-
-def preset_for(dataset: str, preset: str = "default") -> dict[str, Any]:
-    """The formulation preset, the family's paper values, then the dataset's grid-search result for that preset."""
-    if preset not in PRESET_NAMES:
-        raise DataError(None, f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
-    family = PRESETS["amazon"] if dataset.startswith("amazon-") else PRESETS["movielens"]
-    return PRESET_NAMES[preset] | family | TUNED[preset].get(dataset, {}) | {"preset": preset}
 
 
 def with_variant(cfg: Config, variant: str) -> Config:

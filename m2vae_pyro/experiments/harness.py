@@ -142,9 +142,9 @@ def code_defaults(dataset: str) -> dict[str, dict[str, Any]]:
     from dataclasses import asdict
 
     from ..baselines import Settings
-    from ..config import Config, preset_for
+    from ..config import load_config
 
-    return {"m2vae": Config().replace(**preset_for(dataset)).to_dict(), "baselines": asdict(Settings())}
+    return {"m2vae": load_config(dataset).to_dict(), "baselines": asdict(Settings())}
 
 
 def open_experiment(out: Path, dataset: str | Dataset, data_dir: Path | None, meta: dict[str, Any], force: bool,
