@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from m2vae_pyro.baselines import BASELINES, Settings
+from m2vae_pyro.baselines import BASELINES, Settings, build_baseline, spec
 from m2vae_pyro.cli import main
 from m2vae_pyro.data.errors import DataError
 from m2vae_pyro.data.split import cold_start_split
@@ -17,6 +17,7 @@ from m2vae_pyro.experiments.harness import cell_path
 
 from synthetic import tiny_dataset
 
+TINY = {"d": 8, "hidden": 16}  # a baseline's network sizes on the tiny set
 SMALL = {"c_p": 2, "c_n": 4, "batch_size": 64, "d": 16, "decoder_hidden": 16}
 
 
@@ -27,8 +28,12 @@ def tiny():
 
 @pytest.mark.parametrize("name", sorted(BASELINES))
 def test_every_baseline_fits_and_scores(tiny, name):
+    from m2vae_pyro.baselines.registry import FIXED
+
+    if name not in FIXED and spec(name).unavailable:
+        pytest.skip(f"{name} is registered as not available")
     split = cold_start_split(tiny, 0, threshold=None)
-    model = BASELINES[name](tiny, split, Settings(d=8, hidden=16, epochs=2, batch_size=64, c_p=2, c_n=4))
+    model = build_baseline(name, tiny, split, Settings(epochs=2, batch_size=64, c_p=2, c_n=4), TINY)
     info = model.fit(progress=False)
     assert info["best_epoch"] >= 0
     users, items = torch.arange(tiny.n_users), torch.from_numpy(split.items("test"))
@@ -43,7 +48,7 @@ def test_learned_baseline_loss_goes_down(tiny):
     from m2vae_pyro.data.sampling import TripleSampler
 
     split = cold_start_split(tiny, 0, threshold=None)
-    model = BASELINES["ccfcrec"](tiny, split, Settings(d=8, hidden=16, batch_size=512, c_p=2, c_n=4))
+    model = build_baseline("ccfcrec", tiny, split, Settings(batch_size=512, c_p=2, c_n=4), TINY)
     sampler = TripleSampler(split, tiny.n_users, tiny.n_items, 2, 4)
     batch = TripleBatch.from_triples(next(iter(sampler.epoch(0, 0, 512))), len(sampler))
     optim = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -129,7 +134,8 @@ def test_a_change_of_m2vae_settings_discards_only_m2vae_cells_when_forced(tiny, 
     kept, redone = cell_path(out, "userpop", 0), cell_path(out, "m2vae", 0)
     stamp, old_m2vae = kept.stat().st_mtime_ns, redone.stat().st_mtime_ns
     tuned = SMALL | {"beta_co": 0.01}
-    with pytest.raises(DataError, match=r"beta_co.*--force to discard its M²VAE cells \(the baselines' cells"):
+    with pytest.raises(DataError, match=r"beta_co.*--force to discard the cells of M²VAE and its variants \(the "
+                                         r"other cells stay valid"):
         run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=tuned, progress=False)
     assert redone.stat().st_mtime_ns == old_m2vae  # refused: nothing discarded
     run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=tuned, force=True, progress=False)
@@ -141,6 +147,25 @@ def test_a_change_of_m2vae_settings_discards_only_m2vae_cells_when_forced(tiny, 
         run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=shared, progress=False)
     run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=shared, force=True, progress=False)
     assert kept.stat().st_mtime_ns != stamp
+
+
+def test_a_change_of_one_baselines_preset_discards_only_its_cells_when_forced(tiny, tmp_path, monkeypatch):
+    from m2vae_pyro.baselines import registry
+
+    out = tmp_path / "exp"
+    models = ["m2vae", "cvae", "dropoutnet"]
+    run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=SMALL, progress=False)
+    stamps = {m: cell_path(out, m, 0).stat().st_mtime_ns for m in models}
+    dropoutnet = registry.spec("dropoutnet")
+    monkeypatch.setitem(registry._SPECS, "dropoutnet", registry.BaselineSpec(
+        "dropoutnet", dropoutnet.model, dropoutnet.defaults, dropoutnet.grid,
+        {"movielens": {"lr": 3e-4}, "amazon": {"lr": 3e-4}}))  # as if a tuned preset had landed
+    with pytest.raises(DataError, match=r"baseline dropoutnet\.lr.*discard the cells of dropoutnet \(the other"):
+        run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=SMALL, progress=False)
+    run_experiment(tiny, None, out, models, seeds=1, epochs=1, overrides=SMALL, force=True, progress=False)
+    after = {m: cell_path(out, m, 0).stat().st_mtime_ns for m in models}
+    assert after["dropoutnet"] != stamps["dropoutnet"]
+    assert after["m2vae"] == stamps["m2vae"] and after["cvae"] == stamps["cvae"]
 
 
 def test_cell_names_win_over_experiment_overrides():

@@ -70,6 +70,16 @@ class TrainedBaseline(nn.Module):
     def prepare(self, sampler: TripleSampler, progress: bool) -> None:
         """Work before the main loop (pre-training); nothing by default."""
 
+    def batches(self, sampler: TripleSampler, epoch: int):
+        """One epoch of training batches, each handed to :meth:`loss`: by default M²VAE's seeded triples.
+
+        A method trained on other examples (e.g. a user with sampled negative *items*) overrides this; whatever it
+        samples is drawn vectorised per batch from structures built once (in ``__init__`` or :meth:`prepare`).
+        """
+        s = self.settings
+        for triples in sampler.epoch(s.seed, epoch, s.batch_size):
+            yield TripleBatch.from_triples(triples, len(sampler))
+
     def fit(self, progress: bool = True) -> dict:
         from tqdm.auto import tqdm
 
@@ -81,8 +91,8 @@ class TrainedBaseline(nn.Module):
         best, best_epoch, best_state, stale = -math.inf, 0, None, 0
         for epoch in tqdm(range(s.epochs), disable=not progress, leave=False, desc=type(self).__name__):
             self.train()
-            for triples in sampler.epoch(s.seed, epoch, s.batch_size):
-                loss = self.loss(TripleBatch.from_triples(triples, len(sampler)))
+            for batch in self.batches(sampler, epoch):
+                loss = self.loss(batch)
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 optim.step()

@@ -51,3 +51,8 @@ class DropoutNet(TrainedBaseline):
     def score_indices(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         v = self.item_vectors(items, torch.zeros(len(items), self.settings.d))
         return self.f_user(self.pref_users[users]) @ v.T
+
+
+MODEL = DropoutNet
+DEFAULTS = dict(lr=1e-3, d=64, dropout=0.5)
+GRID = {"lr": [1e-3, 1e-4], "d": [64, 128]}

@@ -8,6 +8,7 @@ import torch
 
 from ..data.dataset import Dataset
 from ..data.split import ColdStartSplit
+from ..nn.content import dense_content
 
 
 def random_scorer(ds: Dataset, split: ColdStartSplit, seed: int = 0):
@@ -37,24 +38,8 @@ def userpop_scorer(ds: Dataset, split: ColdStartSplit):
     return lambda users, items: act[users][:, None].expand(-1, len(items))
 
 
-def _content(ds: Dataset, center_images: bool) -> torch.Tensor:
-    """Content per item: multi-hot attributes and (when present) image features, each block L2-normed.
-
-    ``center_images`` subtracts the mean image feature first (``nn/content.py::image_matrix``): EfficientNet's
-    pooled features share a large positive mean, so raw rows are nearly parallel and their cosine says little.
-    """
-    from ..nn.content import image_matrix
-
-    blocks = [torch.from_numpy(ds.attribute_matrix())]
-    img = ds.modalities.get("image")
-    if img is not None and img.features is not None:
-        blocks.append(image_matrix(img.features, img.present, "center_l2") if center_images
-                      else torch.from_numpy(img.features))
-    return torch.cat([torch.nn.functional.normalize(b, dim=1) for b in blocks], dim=1)
-
-
 def _content_activity(ds: Dataset, split: ColdStartSplit, center_images: bool, shift: float):
-    content = _content(ds, center_images)
+    content = dense_content(ds, center_images)
     users = torch.from_numpy(split.train_users)
     profile = torch.zeros(ds.n_users, content.shape[1]).index_add_(0, users, content[split.train_items])
     profile = torch.nn.functional.normalize(profile, dim=1)

@@ -39,10 +39,17 @@ def generate(n_users: int = 500, n_items: int = 800, n_attributes: int = 40, ima
     items = planted_items(rng, n_items, n_attributes, image_dim, factors)
     prefers_image = rng.random(n_users) < 0.5
     taste_shared, taste_view = rng.normal(size=(n_users, factors)), rng.normal(size=(n_users, factors))
-    affinity = (taste_shared @ items.shared.T).astype(np.float32)
-    affinity += np.where(prefers_image[:, None], taste_view @ items.image_own.T,
-                         taste_view @ items.attr_own.T)  # the user's view
-    return as_dataset(rng, items, affinity, per_user, name), prefers_image
+
+    def affinity(lo: int, hi: int) -> np.ndarray:
+        rows = (taste_shared[lo:hi] @ items.shared.T).astype(np.float32)
+        img = prefers_image[lo:hi]
+        # each user's own view only: both products for every user would double the work and the memory
+        rows[img] += taste_view[lo:hi][img] @ items.image_own.T
+        rows[~img] += taste_view[lo:hi][~img] @ items.attr_own.T
+        return rows
+
+    chosen = choose_items(rng, affinity, n_users, n_items, per_user)
+    return dataset_of(items, chosen, name), prefers_image
 
 
 @dataclass
@@ -71,12 +78,36 @@ def planted_items(rng: np.random.Generator, n_items: int, n_attributes: int, ima
     return PlantedItems(shared, attr_own, img_own, attrs, n_attributes, image)
 
 
-def as_dataset(rng: np.random.Generator, items: PlantedItems, affinity: np.ndarray, per_user: int,
-               name: str) -> Dataset:
-    """Each user picks ``per_user`` distinct items, softmax-like in ``affinity`` ``[n_users, n_items]``."""
-    n_users, n_items = affinity.shape
-    gumbel = rng.gumbel(size=affinity.shape).astype(np.float32)
-    chosen = np.argsort(-(affinity + gumbel), axis=1)[:, :per_user]
+# Users per block of the choice: a dense [n_users, n_items] affinity (and its Gumbel noise) is ~15 GB each at
+# ML-20M size, so both exist only for a block of users, ~2^24 floats (128 MiB in float64) at a time.
+_BLOCK_ELEMENTS = 1 << 24
+
+
+def choose_items(rng: np.random.Generator, affinity, n_users: int, n_items: int, per_user: int) -> np.ndarray:
+    """``[n_users, per_user]``: each user's ``per_user`` distinct items, softmax-like in its affinity row, best first.
+
+    ``affinity(lo, hi)`` gives the ``[hi - lo, n_items]`` rows of users ``lo..hi-1``. Gumbel-top-k: the top
+    ``per_user`` of ``affinity + Gumbel`` is a draw without replacement with probabilities ∝ ``exp(affinity)``.
+    Blocks are drawn in user order from ``rng``, so the result depends only on the seed and the sizes.
+    """
+    block = max(1, _BLOCK_ELEMENTS // n_items)
+    chosen = np.empty((n_users, per_user), dtype=np.int64)
+    for lo in range(0, n_users, block):
+        hi = min(lo + block, n_users)
+        score = affinity(lo, hi).astype(np.float32, copy=False)
+        score += rng.gumbel(size=score.shape).astype(np.float32)
+        np.negative(score, out=score)
+        # only the order of the top per_user is needed: a partition is linear, a full sort of every row is not
+        top = np.argpartition(score, per_user - 1, axis=1)[:, :per_user]
+        order = np.argsort(np.take_along_axis(score, top, axis=1), axis=1, kind="stable")
+        chosen[lo:hi] = np.take_along_axis(top, order, axis=1)
+    return chosen
+
+
+def dataset_of(items: PlantedItems, chosen: np.ndarray, name: str) -> Dataset:
+    """The :class:`Dataset` of users' ``chosen`` items ``[n_users, per_user]`` over ``items``."""
+    n_users, per_user = chosen.shape
+    n_items = len(items.image)
     indptr, indices = build_csr(items.attrs)
     ds = Dataset(name=name, user_ids=np.arange(n_users), item_ids=np.arange(n_items),
                  users=np.repeat(np.arange(n_users), per_user), items=chosen.ravel(), ratings=None,
@@ -86,6 +117,13 @@ def as_dataset(rng: np.random.Generator, items: PlantedItems, affinity: np.ndarr
     ds.modalities["image"] = Modality(present=present)
     ds.set_features("image", items.image, present, origin="synthetic")
     return ds
+
+
+def as_dataset(rng: np.random.Generator, items: PlantedItems, affinity: np.ndarray, per_user: int,
+               name: str) -> Dataset:
+    """Each user picks ``per_user`` distinct items, softmax-like in a dense ``affinity`` ``[n_users, n_items]``."""
+    n_users, n_items = affinity.shape
+    return dataset_of(items, choose_items(rng, lambda lo, hi: affinity[lo:hi], n_users, n_items, per_user), name)
 
 
 def write(ds: Dataset, prefers_image: np.ndarray, folder: Path) -> None:
@@ -125,11 +163,8 @@ def load(data_dir: Path, name: str) -> Dataset:
                                                    "or a negative attribute", line=row + 2)
     user_ids, users, items = index_interactions(folder / "interactions.csv", inter["user"].to_numpy(),
                                                 inter["item"].to_numpy(), item_ids, line_offset=2)
-    lists = [[] for _ in range(n_items)]
-    for i, a in zip(attrs["item"].to_numpy(), attrs["attribute"].to_numpy()):
-        lists[i].append(int(a))
     n_attributes = int(attrs["attribute"].max()) + 1 if len(attrs) else 0
-    indptr, indices = build_csr([sorted(set(x)) for x in lists])
+    indptr, indices = attribute_csr(attrs["item"].to_numpy(), attrs["attribute"].to_numpy(), n_items, n_attributes)
     ds = Dataset(name=name, user_ids=user_ids, item_ids=item_ids, users=users, items=items, ratings=None,
                  attr_indptr=indptr, attr_indices=indices,
                  attribute_names=[f"attribute {j}" for j in range(n_attributes)], positive_threshold=None,
@@ -138,6 +173,15 @@ def load(data_dir: Path, name: str) -> Dataset:
     ds.modalities["image"] = Modality(present=present)
     ds.set_features("image", feats, present, origin=str(feats_path))
     return ds
+
+
+def attribute_csr(items: np.ndarray, attributes: np.ndarray, n_items: int,
+                  n_attributes: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR of each item's distinct attributes, ascending (a repeated row of the file counts once)."""
+    keys = np.unique(items.astype(np.int64) * max(n_attributes, 1) + attributes)  # sorts by item, then attribute
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys // max(n_attributes, 1), minlength=n_items), out=indptr[1:])
+    return indptr, keys % max(n_attributes, 1)
 
 
 def load_preferences(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:

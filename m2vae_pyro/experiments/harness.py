@@ -70,9 +70,9 @@ def _completed(old: dict) -> dict:
     return {group: classes.get(group, {}) | fields for group, fields in old.items()}
 
 
-def _changed_m2vae_fields(old: dict, meta: dict) -> set[str] | None:
-    """The M²VAE config fields that differ between two experiment records, or ``None`` when anything else does
-    (dataset, epochs, ks, the baselines' defaults): then every cell is affected."""
+def _changes(old: dict, meta: dict) -> tuple[set[str], set[str]] | None:
+    """The M²VAE config fields and the learned baselines whose settings differ between two experiment records, or
+    ``None`` when anything else does (dataset, epochs, ks, the baselines' shared settings): then every cell is."""
     if any(old.get(k) != meta[k] for k in meta if k not in ("defaults", "overrides")):
         return None
     old_defaults, new_defaults = old.get("defaults", {}), meta["defaults"]
@@ -82,14 +82,19 @@ def _changed_m2vae_fields(old: dict, meta: dict) -> set[str] | None:
     for before, after in ((old_defaults.get("m2vae", {}), new_defaults["m2vae"]),
                           (old.get("overrides", {}), meta["overrides"])):
         fields |= {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}
-    return fields
+    if fields & _SHARED_FIELDS:
+        return None
+    baselines = {group.split(" ", 1)[1] for group in old_defaults.keys() | new_defaults.keys()
+                 if group.startswith("baseline ") and old_defaults.get(group) != new_defaults.get(group)}
+    return fields, baselines
 
 
 def _check_same_experiment(out: Path, meta: dict, force: bool) -> None:
     """An existing experiment directory is resumed only with the same dataset and settings.
 
-    When only M²VAE's own settings changed (e.g. a tuned (α, β)), ``force`` discards the cells of M²VAE, its
-    variants and priors, and keeps the baselines' cells, which did not depend on them.
+    When only some models' own settings changed (e.g. M²VAE's tuned (α, β), or one baseline's preset), ``force``
+    discards those models' cells and keeps the others, which did not depend on them: M²VAE's settings cover
+    M²VAE, its variants and priors; a baseline's cover that baseline.
     """
     path = out / "experiment.json"
     if not path.is_file():
@@ -106,20 +111,27 @@ def _check_same_experiment(out: Path, meta: dict, force: bool) -> None:
     changed = [k for k in keys if old.get(k) != meta[k]]
     if not changed:
         return
-    fields = _changed_m2vae_fields(old, meta) if "defaults" in old else None
-    m2vae_only = fields is not None and not fields & _SHARED_FIELDS
+    found = _changes(old, meta) if "defaults" in old else None
+    from ..baselines import BASELINES
+
+    def stale(model: str) -> bool:
+        if found is None:
+            return True
+        fields, baselines = found
+        return model in baselines if model in BASELINES else bool(fields)
+
     if not force:
-        what = "its M²VAE cells (the baselines' cells stay valid and are kept)" if m2vae_only else "its cells"
+        what = "its cells" if found is None else "the cells of " + ", ".join(
+            (["M²VAE and its variants"] if found[0] else []) + sorted(found[1])) + \
+            " (the other cells stay valid and are kept)"
         raise DataError(path, "this directory holds a different experiment (" + ", ".join(
             _describe(k, old.get(k), meta[k]) for k in changed) + "); choose another --out or "
             f"pass --force to discard {what}")
     import shutil
 
-    from ..baselines import BASELINES
-
     cells = out / "cells"
     for model_dir in sorted(cells.iterdir()) if cells.is_dir() else []:
-        if not (m2vae_only and model_dir.name in BASELINES):
+        if stale(model_dir.name):  # a baseline's folder is its name (no '/' or ':'); M²VAE's are none of them
             shutil.rmtree(model_dir, ignore_errors=True)
 
 
@@ -141,10 +153,11 @@ def code_defaults(dataset: str) -> dict[str, dict[str, Any]]:
     code defines them now."""
     from dataclasses import asdict
 
-    from ..baselines import Settings
+    from ..baselines import Settings, baseline_defaults
     from ..config import load_config
 
-    return {"m2vae": load_config(dataset).to_dict(), "baselines": asdict(Settings())}
+    return {"m2vae": load_config(dataset).to_dict(), "baselines": asdict(Settings()),
+            **{f"baseline {name}": hyper for name, hyper in baseline_defaults(dataset).items()}}
 
 
 def open_experiment(out: Path, dataset: str | Dataset, data_dir: Path | None, meta: dict[str, Any], force: bool,
@@ -184,6 +197,7 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
     ds = open_experiment(out, dataset, data_dir, meta, force, progress)
     _warn_coinciding_variants(ds, models)
     splits: dict[int, Any] = {}
+    runnable = [m for m in models if not unavailable(m)]
 
     def cell(seed: int, model: str) -> dict[str, Any]:
         if seed not in splits:
@@ -202,7 +216,7 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
 
     with ConsoleLog(out / LOG_FILE):
         run_cells(out, [(cell_path(out, m, s), f"{m} seed {s}", partial(cell, s, m))
-                        for s in range(seeds) for m in models], "experiment", progress)
+                        for s in range(seeds) for m in runnable], "experiment", progress)
         return write_results(out, models, seeds, ks, highlight)
 
 
@@ -215,9 +229,20 @@ def _warn_coinciding_variants(ds: Dataset, models: Sequence[str]) -> None:
                       "--models to save their cells", stacklevel=2)
 
 
+def unavailable(model: str) -> str | None:
+    """Why a registered method cannot be run (its description could not be found), else ``None``."""
+    from ..baselines.registry import LEARNED, spec
+
+    return spec(model).unavailable if model in LEARNED else None
+
+
 def write_results(out: Path, models: Sequence[str], seeds: int, ks: tuple[int, ...], highlight: str) -> pd.DataFrame:
+    """``results.csv`` and ``table.md``; a model that is not available gets one row saying why (``note``)."""
     rows = []
     for model in models:
+        if why := unavailable(model):
+            rows.append({"model": model, "note": f"not available: {why}"})
+            continue
         for seed in range(seeds):
             cell = json.loads(cell_path(out, model, seed).read_text())
             for protocol, metrics in cell["test"].items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..baselines import BASELINES, Recommender, Settings
+from ..baselines import BASELINES, Recommender, Settings, build_baseline
 from ..config import VARIANTS, load_config, with_variant
 from ..data.dataset import Dataset
 from ..data.errors import DataError
@@ -60,14 +60,19 @@ def m2vae_config(name: str, spec: Spec, seed: int):
     return cfg
 
 
+def baseline_settings(spec: Spec, seed: int) -> Settings:
+    """The budget a baseline cell shares with the M²VAE cells: seed, triples (c_p, c_n, batch), epoch cap and
+    patience come from the experiment's M²VAE config; the model's own hyperparameters are its own."""
+    cfg = m2vae_config("m2vae", spec, seed)
+    return Settings(seed=seed, c_p=cfg.c_p, c_n=cfg.c_n, batch_size=cfg.batch_size, patience=cfg.patience,
+                    epochs=cfg.epochs)
+
+
 def build_model(name: str, ds: Dataset, split: ColdStartSplit, seed: int, spec: Spec,
-                device: str = "cpu") -> Recommender:
-    """The fitted-to-be model of one cell; ``device`` applies to the M²VAE cells (the baselines run on the CPU)."""
+                device: str = "cpu", hyper: dict[str, Any] | None = None) -> Recommender:
+    """The fitted-to-be model of one cell; ``device`` applies to the M²VAE cells (the baselines run on the CPU);
+    ``hyper`` overrides a baseline's own hyperparameters (a point of its grid)."""
     check_model_name(name)
-    cfg = m2vae_config(name, spec, seed)
     if name in BASELINES:
-        # the same budget as the M²VAE cells: epoch cap and patience come from the experiment's M²VAE config
-        settings = Settings(seed=seed, c_p=cfg.c_p, c_n=cfg.c_n, batch_size=cfg.batch_size,
-                            patience=cfg.patience, epochs=cfg.epochs)
-        return BASELINES[name](ds, split, settings)
-    return M2VAE(ds, cfg, split, device=device)
+        return build_baseline(name, ds, split, baseline_settings(spec, seed), hyper)
+    return M2VAE(ds, m2vae_config(name, spec, seed), split, device=device)

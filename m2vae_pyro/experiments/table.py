@@ -50,4 +50,7 @@ def results_table(frame: pd.DataFrame, ks: tuple[int, ...], highlight: str = "m2
             rows.append(_gain_row(mean, highlight, trained, "best trained model", cols))
         lines += [row for row in rows if row]
         lines.append("")
+    if "note" in frame:
+        notes = frame.dropna(subset=["note"])
+        lines += [f"- {row.model}: {row.note}" for row in notes.itertuples()] + ([""] if len(notes) else [])
     return "\n".join(lines)

@@ -42,6 +42,22 @@ def image_matrix(features: np.ndarray, present: np.ndarray, norm: str = "none") 
     return nn.functional.normalize(x, dim=1) * has[:, None].to(x.dtype)
 
 
+def dense_content(ds: Dataset, center_images: bool = True) -> torch.Tensor:
+    """Content per item as one dense matrix ``[n_items, A (+ D)]``: multi-hot attributes and (when present) image
+    features, each block L2-normed — the fixed input of methods that read raw content vectors (the references,
+    and baselines whose papers feed a content vector to their networks).
+
+    ``center_images`` subtracts the mean image feature first (:func:`image_matrix`): EfficientNet's pooled
+    features share a large positive mean, so raw rows are nearly parallel and their cosine says little.
+    """
+    blocks = [torch.from_numpy(ds.attribute_matrix())]
+    img = ds.modalities.get("image")
+    if img is not None and img.features is not None:
+        blocks.append(image_matrix(img.features, img.present, "center_l2") if center_images
+                      else torch.from_numpy(img.features))
+    return torch.cat([nn.functional.normalize(b, dim=1) for b in blocks], dim=1)
+
+
 class ContentEncoder(nn.Module):
     """``f(a_i, c_i)``: attention-pooled attributes (Eq. 4) and projected image features, then a 2-layer MLP.
 

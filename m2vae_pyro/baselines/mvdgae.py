@@ -1,0 +1,3 @@
+"""Placeholder until the method is written (issue 20)."""
+
+UNAVAILABLE = "not implemented yet"
