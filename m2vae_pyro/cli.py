@@ -127,12 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a field (repeatable)")
     show.set_defaults(func=cmd_config_show)
 
-    tune = sub.add_parser("tune", help="grid search of M²VAE settings on validation cold items only")
+    tune = sub.add_parser("tune", help="grid search of M²VAE's or a baseline's settings on validation cold items only")
     tune.add_argument("dataset")
     _data_dir(tune)
     tune.add_argument("--out", type=Path, required=True, help="search directory (resumed when it exists)")
-    tune.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2,...",
-                      help="a Config field and its values (repeatable; every combination is trained)")
+    tune.add_argument("--model", default="m2vae",
+                      help="m2vae (default) or a learned baseline, searched over its own grid unless --grid is given")
+    tune.add_argument("--grid", action="append", default=None, metavar="KEY=V1,V2,...",
+                      help="a Config field (a baseline: one of its hyperparameters) and its values (repeatable; "
+                           "every combination is trained); required for m2vae")
     tune.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 (default 2)")
     tune.add_argument("--epochs", type=int, default=None, help="maximum epochs")
     _preset(tune)
@@ -378,14 +381,29 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         args.out, "results.csv", "table.md")
 
 
-def _parse_grid(pairs: list[str]) -> dict:
+def _parse_grid(pairs: list[str] | None, model: str = "m2vae") -> dict | None:
+    """``--grid`` pairs; ``None`` when none are given (a baseline's own grid). A baseline's values are JSON
+    scalars or bare words; its keys are checked against its hyperparameters by the tuner."""
+    import json
+
     from .config import parse_field
 
+    if not pairs:
+        return None
     grid = {}
     for pair in pairs:
         key, sep, values = pair.partition("=")
         if not sep or not values or not key:
-            raise DataError(None, f"--grid {pair!r}: expected KEY=V1,V2,... with KEY a Config field")
+            raise DataError(None, f"--grid {pair!r}: expected KEY=V1,V2,... with KEY a "
+                                  + ("Config field" if model == "m2vae" else f"hyperparameter of {model}"))
+        if model != "m2vae":
+            def scalar(text: str):
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError:
+                    return text
+            grid[key] = [scalar(v.strip()) for v in values.split(",")]
+            continue
         # a list field's points are separated by ';' (ks=5,10;10,20), every other field's by ','
         points = values.split(";") if key == "ks" else values.split(",")
         grid[key] = [parse_field(key, v.strip(), f"--grid {pair!r}") for v in points]
@@ -396,8 +414,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from .experiments.tune import run_tune
 
     return _run_and_show(lambda: run_tune(
-        args.dataset, args.data_dir, args.out, _parse_grid(args.grid), args.seeds, args.epochs,
-        _overrides(args) or None, force=args.force, device=_device(args.device)), args.out, "tune.csv", "tune.md")
+        args.dataset, args.data_dir, args.out, _parse_grid(args.grid, args.model), args.seeds, args.epochs,
+        _overrides(args) or None, force=args.force, device=_device(args.device), model=args.model),
+        args.out, "tune.csv", "tune.md")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

@@ -187,6 +187,24 @@ def test_tune_grid_over_the_prior(tiny, tmp_path):
     assert len(frame) == 2
 
 
+def test_tune_a_baseline_over_its_own_grid(tiny, tmp_path, monkeypatch):
+    """``--model NAME`` searches the baseline's own grid (here replaced by a 2-point one) and names the preset."""
+    from m2vae_pyro.baselines import registry
+    from m2vae_pyro.experiments.tune import run_tune
+
+    cvae = registry.spec("cvae")
+    monkeypatch.setitem(registry._SPECS, "cvae", registry.BaselineSpec(
+        "cvae", cvae.model, cvae.defaults | {"d": 8, "hidden": 16}, {"lr": [1e-3, 1e-2]}))
+    frame = run_tune(tiny, None, tmp_path / "t", seeds=1, epochs=1, overrides=SMALL, progress=False, model="cvae")
+    assert list(frame["point"]) == ["lr=0.001", "lr=0.01"] and frame["val_hr@5"].between(0, 1).all()
+    best = frame.loc[frame["val_hr@5"].idxmax(), "lr"]
+    assert f"TUNED['movielens'] = {{'lr': {best}}}" in (tmp_path / "t" / "tune.md").read_text()
+    with pytest.raises(DataError, match="unknown hyperparameter"):
+        run_tune(tiny, None, tmp_path / "t2", {"tua": [1.0]}, seeds=1, progress=False, model="cvae")
+    with pytest.raises(DataError, match="choose m2vae or a learned baseline"):
+        run_tune(tiny, None, tmp_path / "t3", seeds=1, progress=False, model="userpop")
+
+
 def test_same_split_for_every_model_of_a_seed(tiny, tmp_path):
     out = tmp_path / "exp"
     run_experiment(tiny, None, out, ["userpop", "random"], seeds=1, epochs=1, overrides=SMALL, progress=False)
