@@ -235,8 +235,10 @@ def _print_config(cfg, args: argparse.Namespace) -> None:
     """The resolved config at the start of a run, compactly (sources: ``m2vae config show``)."""
     import textwrap
 
-    text = " ".join(f"{k}={'none' if v is None else v}" for k, v in cfg.to_dict().items()).replace(", ", ",")
-    print("config: " + textwrap.fill(text, 116, subsequent_indent="  ", break_on_hyphens=False)[0:].lstrip())
+    from .config import shown_values
+
+    text = " ".join(f"{k}={v}" for k, v in shown_values(cfg).items())
+    print(textwrap.fill(text, 116, initial_indent="config: ", subsequent_indent="  ", break_on_hyphens=False))
     print(f"  (where each value comes from: m2vae config show {args.dataset} ...)")
 
 

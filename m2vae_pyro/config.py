@@ -324,12 +324,16 @@ def parse_field(name: str, text: str, where: str | None = None) -> Any:
     return text if kind == "str" and not isinstance(value, str) else value
 
 
+def shown_values(cfg: Config) -> dict[str, str]:
+    """Each field's value as the command line writes it (``none``, ``true``, ``5,10``), so it can be pasted back."""
+    return {k: "none" if v is None else str(v).lower() if isinstance(v, bool) else
+            ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in cfg.to_dict().items()}
+
+
 def format_config(cfg: Config, sources: dict[str, str] | None = None) -> str:
     """Every field with its value (and, given ``sources``, where it came from), one per line, aligned."""
-    values = cfg.to_dict()
-    width = max(map(len, values))
-    shown = {k: "none" if v is None else str(v).lower() if isinstance(v, bool) else
-             ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in values.items()}
+    shown = shown_values(cfg)
+    width = max(map(len, shown))
     vwidth = max(map(len, shown.values()))
     return "\n".join(f"{k:<{width}}  {v:<{vwidth}}  {sources[k]}" if sources else f"{k:<{width}}  {v}"
                      for k, v in shown.items())

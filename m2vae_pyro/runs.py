@@ -24,6 +24,7 @@ import torch
 from .atomic import atomic_write
 from .baselines.reference import REFERENCES
 from .config import Config, config_from_dict
+from .data.dataset import Dataset
 from .data.errors import DataError
 from .data.loaders import load_dataset
 from .data.split import load_split
@@ -124,7 +125,7 @@ def resume_run(run: Path, data_dir: Path | None = None, progress: bool = True,
         raise DataError(state_path, "run already finished: nothing to resume" if done
                         else "no resume state in this run directory")
     meta = _read_meta(run)
-    ds = load_dataset(meta["dataset"], data_dir or meta.get("data_dir"), images=True, progress=progress)
+    ds = _recorded_dataset(meta, data_dir, progress)
     config = config_from_dict(meta["config"])
     record = json.loads((run / PROVENANCE_FILE).read_text()) if (run / PROVENANCE_FILE).is_file() else {}
     device = device or (record.get("resumed") or [record])[-1].get("device", "cpu")
@@ -222,9 +223,7 @@ def load_run(run: Path, data_dir: Path | None = None, device: str = "cpu") -> M2
     """The trained model of a run directory, or of an experiment cell's checkpoint ``EXP/cells/MODEL/seedK.pt``."""
     if run.suffix == ".pt":
         return _load_cell(run, data_dir, device)
-    meta = _read_meta(run)
-    data_dir = data_dir or (Path(meta["data_dir"]) if meta.get("data_dir") else None)
-    ds = load_dataset(meta["dataset"], data_dir, images=True)
+    ds = _recorded_dataset(_read_meta(run), data_dir)
     model = M2VAE.load(run / "checkpoint.pt", ds, device)
     saved = load_split(run / "split.csv", ds)
     if (saved.role != model.split.role).any():
@@ -241,10 +240,13 @@ def _load_cell(checkpoint: Path, data_dir: Path | None, device: str) -> M2VAE:
     if checkpoint.parent.parent.name != "cells" or not meta_path.is_file():
         raise DataError(checkpoint, "not an experiment cell's checkpoint (expected EXP/cells/MODEL/seedK.pt beside "
                                     "EXP/experiment.json)")
-    meta = json.loads(meta_path.read_text())
-    data_dir = data_dir or (Path(meta["data_dir"]) if meta.get("data_dir") else None)
-    ds = load_dataset(meta["dataset"], data_dir, images=True)
-    return M2VAE.load(checkpoint, ds, device)
+    return M2VAE.load(checkpoint, _recorded_dataset(json.loads(meta_path.read_text()), data_dir), device)
+
+
+def _recorded_dataset(meta: dict[str, Any], data_dir: Path | None, progress: bool = False) -> Dataset:
+    """The dataset a run or an experiment recorded, from ``data_dir`` if given, else from the folder it recorded."""
+    recorded = Path(meta["data_dir"]) if meta.get("data_dir") else None
+    return load_dataset(meta["dataset"], data_dir or recorded, images=True, progress=progress)
 
 
 def evaluate_run(run: Path, data_dir: Path | None = None, device: str = "cpu") -> dict[str, Any]:

@@ -126,13 +126,14 @@ def load_folder(folder: str | Path) -> Dataset:
     ds = Dataset(name=folder.resolve().name, user_ids=user_ids, item_ids=item_ids, users=users.astype(np.int64),
                  items=idx, ratings=ratings, attr_indptr=indptr, attr_indices=indices, attribute_names=names,
                  positive_threshold=4.0 if ratings is not None else None, root=folder.resolve().parent)
-    image = _image_modality(folder, item_ids)
+    image = _image_modality(folder, item_ids, lookup_items)
     if image is not None:
         ds.modalities["image"] = image
     return ds
 
 
-def _image_modality(folder: Path, item_ids: np.ndarray) -> Modality | None:
+def _image_modality(folder: Path, item_ids: np.ndarray, lookup: dict[str, int]) -> Modality | None:
+    """``lookup``: an item id as written in a file → its index (the one map of ``load_folder``)."""
     feats_path, ids_path, images = folder / "image_features.npy", folder / "image_items.csv", folder / "images"
     if feats_path.exists() or ids_path.exists():
         require_file(feats_path)
@@ -148,7 +149,6 @@ def _image_modality(folder: Path, item_ids: np.ndarray) -> Modality | None:
         if not np.isfinite(feats).all():
             row = int(np.argmax(~np.isfinite(feats).all(axis=1)))
             raise DataError(feats_path, f"row {row} (item {ids['item'].iloc[row]}) holds NaN or inf")
-        lookup = {str(v): k for k, v in enumerate(item_ids)}
         rows = np.array([lookup.get(v.strip(), -1) for v in ids["item"]], dtype=np.int64)
         if (rows < 0).any():
             row = int(np.argmax(rows < 0))
