@@ -104,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         exp.add_argument("--out", type=Path, required=True, help="experiment directory (resumed when it exists)")
         exp.add_argument("--models", default=None,
                          help="comma-separated model names (default: "
-                              + ("m2vae and the seven baselines" if name == "experiment" else "all variants")
+                              + ("m2vae, the 13 baselines of the paper's Table 3 and the four references"
+                                 if name == "experiment" else "all variants")
                               + "); variants, prior:NAME and baselines mix freely")
         exp.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
         exp.add_argument("--epochs", type=int, default=None, help="maximum epochs for every model")
