@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -112,6 +114,14 @@ class TrainedBaseline(nn.Module):
         self.eval()
         with torch.inference_mode():
             return evaluate(self.score_indices, self.ds, self.split, role, ks, protocol)
+
+
+def warm_item_batches(n_warm: int, seed: int, epoch: int, size: int) -> Iterator[torch.Tensor]:
+    """One epoch of positions ``0..n_warm-1`` of the warm items, shuffled by ``(seed, epoch)``, in ``⌈n/size⌉``
+    near-equal batches (never a batch of one when ``n_warm > 1``: BatchNorm needs two rows)."""
+    order = np.random.default_rng([seed, epoch]).permutation(n_warm)
+    for part in np.array_split(order, max(1, math.ceil(n_warm / size))):
+        yield torch.from_numpy(part)
 
 
 def pretrain_mf(ds: Dataset, sampler: TripleSampler, settings: Settings, epochs: int = 20,

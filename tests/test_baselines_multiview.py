@@ -1,0 +1,130 @@
+"""MVGAE, MvDGAE (graph baselines over the warm interactions) and the unavailable VMoSE row."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyro
+import pytest
+import torch
+
+from m2vae_pyro.baselines import Settings, build_baseline, spec
+from m2vae_pyro.baselines.graph import normalized_adjacency, row_mean, warm_pairs
+from m2vae_pyro.baselines.mvdgae import bayesian_weighting, proximity
+from m2vae_pyro.baselines.mvgae import SAMPLE_SCALE, ranking_loss
+from m2vae_pyro.data.batch import TripleBatch
+from m2vae_pyro.data.sampling import TripleSampler
+from m2vae_pyro.data.split import cold_start_split
+from m2vae_pyro.nn.experts import poe
+
+from synthetic import tiny_dataset
+
+SETTINGS = Settings(epochs=1, batch_size=64, c_p=2, c_n=4)
+TINY = {"d": 8, "hidden": 16}
+
+
+@pytest.fixture(scope="module")
+def data():
+    ds = tiny_dataset(n_users=60, n_items=40)
+    return ds, cold_start_split(ds, 0, threshold=None)
+
+
+def a_batch(split, ds, n=64):
+    sampler = TripleSampler(split, ds.n_users, ds.n_items, SETTINGS.c_p, SETTINGS.c_n)
+    return TripleBatch.from_triples(next(iter(sampler.epoch(0, 0, n))), len(sampler))
+
+
+def test_adjacency_is_the_normalised_warm_graph(data):
+    ds, split = data
+    users, items = warm_pairs(split)
+    adj = normalized_adjacency(users, items, ds.n_users, ds.n_items).to_dense()
+    a = torch.eye(ds.n_users + ds.n_items)
+    a[users, items + ds.n_users] = a[items + ds.n_users, users] = 1.0
+    inv = a.sum(1).rsqrt()
+    torch.testing.assert_close(adj, inv[:, None] * a * inv[None, :])
+    cold = torch.from_numpy(np.concatenate([split.items("validation"), split.items("test")])) + ds.n_users
+    torch.testing.assert_close(adj[cold], torch.eye(len(adj))[cold])  # a cold item keeps only its self-loop
+
+
+def test_row_mean_averages_and_leaves_empty_rows_zero():
+    m = row_mean(np.array([0, 0, 2]), np.array([0, 1, 1]), (3, 2))
+    x = torch.tensor([[2.0], [4.0]])
+    torch.testing.assert_close(m @ x, torch.tensor([[3.0], [0.0], [4.0]]))
+
+
+def test_ranking_loss_against_hand_computation():
+    z = torch.tensor([[1.0, 0.0], [0.5, 0.5], [2.0, 0.0], [0.0, 3.0]])
+    # item 0, positive user 1, negative users {2, 3}: scores 0.5 vs max(2, 0)
+    expected = -math.log2(1.0 / (1.0 + math.exp(-(0.5 - 2.0))))
+    got = ranking_loss(z, torch.tensor([0]), torch.tensor([1]), torch.tensor([[2, 3]]))
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_mvgae_kl_term_is_the_node_averaged_kl_of_every_expert(data):
+    ds, split = data
+    model = build_baseline("mvgae", ds, split, SETTINGS, TINY).eval()  # eval: no dropout, one encoder value
+    batch = a_batch(split, ds)
+    losses = {}
+    for w in (1.0, 2.0):
+        model.kl_weight = w
+        pyro.set_rng_seed(3)
+        losses[w] = model.loss(batch).item()
+    kl = 0.0
+    for mu, logvar in model.encode().values():
+        mu, logvar = mu[model.graph_nodes], logvar[model.graph_nodes]
+        s2 = SAMPLE_SCALE**2 * logvar.exp()
+        kl += (0.5 * (s2 + mu**2 - 1.0 - s2.log())).sum(-1).mean().item()
+    assert losses[2.0] - losses[1.0] == pytest.approx(kl / len(batch.items), rel=1e-4)
+
+
+def test_mvgae_cold_items_are_the_poe_of_their_content_experts_only(data):
+    ds, split = data
+    model = build_baseline("mvgae", ds, split, SETTINGS, TINY).eval()
+    cold = torch.from_numpy(split.items("test"))
+    users = torch.arange(ds.n_users)
+    with torch.no_grad():
+        enc = model.encode()
+        content = [enc[name] for name in model.content_names]
+        mu, _ = poe(torch.stack([m for m, _ in content]), torch.stack([v for _, v in content]))
+        torch.testing.assert_close(model.embeddings()[cold + ds.n_users], mu[cold + ds.n_users])
+        before = model.score_indices(users, cold)
+        model.train(), model.eval()  # drop the cached pass
+        model.collaborative[cold] += 5.0  # a cold item's id row must not matter
+        torch.testing.assert_close(model.score_indices(users, cold), before)
+
+
+def test_bayesian_weighting_and_proximity_by_hand():
+    losses, log_w2 = torch.tensor([0.5, 2.0]), torch.tensor([0.0, math.log(4.0)])
+    expected = 0.5 + 2.0 / 4.0 + 2.0 * math.log(4.0)
+    assert bayesian_weighting(losses, log_w2).item() == pytest.approx(expected)
+    rows = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+    expected = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])  # ≥ 3 shared neighbours
+    torch.testing.assert_close(proximity(rows, 3), expected)
+
+
+def test_mvdgae_cold_items_use_no_interaction_data(data):
+    ds, split = data
+    model = build_baseline("mvdgae", ds, split, SETTINGS, TINY).eval()
+    cold = torch.from_numpy(split.items("test"))
+    warm = torch.from_numpy(split.items("train"))
+    with torch.no_grad():
+        _, before = model.encode()
+        model.users.weight += 1.0  # everything that reaches an item through a user
+        _, after = model.encode()
+    torch.testing.assert_close(after[cold], before[cold])
+    assert not torch.allclose(after[warm], before[warm])
+
+
+def test_mvdgae_scores_are_the_mlp_on_concatenated_embeddings(data):
+    ds, split = data
+    model = build_baseline("mvdgae", ds, split, SETTINGS, TINY).eval()
+    users, items = torch.arange(ds.n_users), torch.from_numpy(split.items("test"))
+    with torch.no_grad():
+        h_u, h_i = model.encode()
+        pairs = model.predict(h_u[users].repeat_interleave(len(items), 0), h_i[items].repeat(len(users), 1))
+        torch.testing.assert_close(model.score_indices(users, items), pairs.view(len(users), len(items)))
+
+
+def test_vmose_is_registered_as_unavailable():
+    assert "no paper or code found" in spec("vmose").unavailable
