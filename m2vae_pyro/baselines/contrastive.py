@@ -1,59 +1,69 @@
-"""Contrastive content ↔ collaborative baselines: CLCRec and CCFCRec, one model in two configurations.
+"""Parts shared by the contrastive baselines: CLCRec's and PAD-CLRec's training examples (a user, its positive
+warm item and sampled negative warm items) and contrastive loss, and the candidate similarities that CCFCRec
+computes the same way.
 
-Both learn user embeddings, item ID embeddings and a content encoder jointly, and score a cold item with its
-content embedding: ``score = e_u · f(content_i)``.
-
-- ``clcrec`` (Wei et al., "Contrastive Learning for Cold-Start Recommendation", ACM MM 2021): a user–item
-  contrastive term (InfoNCE over the positive user, the sampled negative and the other users of the batch) on an
-  item representation that is the content embedding for a random half of the items and the ID embedding
-  otherwise, plus an item-level contrast between the content and the ID embedding of the same item (λ = 0.5).
-- ``ccfcrec`` (Zhou, Zhang and Yang, "Contrastive Collaborative Filtering for Cold-Start Item Recommendation",
-  WWW 2023): BPR on both the content branch and the co-occurrence (ID) branch, plus a contrast that pulls the
-  content embedding of an item towards the ID embeddings of items that co-occur with it (the ``c_p`` positives of
-  the same user) against the ``c_n`` non-co-occurring ones (τ = 0.1). The co-occurrence contrast is M²VAE's
-  Eq. 20 with the positive in the denominator (shared code).
+Both methods train on what the official CLCRec code (``weiyinwei/CLCRec``, ``Dataset.py``) samples: for each
+training positive ``(u, i)``, ``n_neg`` warm items ``u`` has no positive on; the positive is candidate 0.
 """
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
+
+import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
 
-from ..data.batch import TripleBatch
-from ..data.dataset import Dataset
-from ..data.split import ColdStartSplit
-from ..nn.content import ContentEncoder
-from ..nn.losses import bpr, cooccurrence, in_batch_infonce
-from .base import Settings, TrainedBaseline
+from ..data.sampling import TripleSampler
 
 
-class ContrastiveCF(TrainedBaseline):
-    def __init__(self, ds: Dataset, split: ColdStartSplit, settings: Settings, form: str, tau: float,
-                 weight: float = 0.5):
-        super().__init__(ds, split, settings)
-        if form not in ("clcrec", "ccfcrec"):
-            raise ValueError(f"unknown contrastive form {form!r}")
-        self.form, self.tau, self.weight = form, tau, weight
-        d = settings.d
-        self.content = ContentEncoder(ds, d, settings.hidden)
-        self.items = nn.Embedding(ds.n_items, d)
-        self.users = nn.Embedding(ds.n_users, d)
-        nn.init.normal_(self.items.weight, std=0.1), nn.init.normal_(self.users.weight, std=0.1)
+@dataclass
+class UserItemBatch:
+    """``users`` ``[B]``; ``items`` ``[B, 1 + n_neg]`` (column 0 the positive); ``user_items`` ``[B, c_p]``: other
+    warm positives of each user (PAD-CLRec's group), empty when not asked for."""
 
-    def loss(self, batch: TripleBatch) -> torch.Tensor:
-        q, e = self.content(batch.items), self.items(batch.items)
-        u_pos, u_neg = self.users(batch.pos_users), self.users(batch.neg_users)
-        if self.form == "ccfcrec":
-            co = cooccurrence(q, self.items(batch.pos_items), self.items(batch.neg_items), self.tau,
-                              include_positive=True)
-            return (bpr(q, u_pos, u_neg) + bpr(e, u_pos, u_neg) + self.weight * co).mean()
-        use_content = (torch.rand(len(batch.items), 1) < 0.5).to(q.dtype)
-        item = use_content * q + (1 - use_content) * e
-        candidates = torch.cat([u_pos, u_neg])  # [2B, d]: column b is the positive of row b
-        logits = item @ candidates.T
-        ui = F.cross_entropy(logits, torch.arange(len(item)), reduction="none")
-        return ((1 - self.weight) * ui + self.weight * in_batch_infonce(q, e, self.tau)).mean()
+    users: torch.Tensor
+    items: torch.Tensor
+    user_items: torch.Tensor
 
-    def score_indices(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.users(users) @ self.content(items).T
+
+class UserItemSampler:
+    """Seeded epochs of :class:`UserItemBatch` over a :class:`TripleSampler`'s training positives.
+
+    The negative items reuse the sampler's vectorised rejection sampling (a shallow copy with ``c_n = n_neg``:
+    no structure is rebuilt); the order of positives is the triples' permutation for ``(seed, epoch)``.
+    """
+
+    def __init__(self, sampler: TripleSampler, n_neg: int, user_items: bool = False):
+        self.base = sampler
+        self.negatives = copy.copy(sampler)
+        self.negatives.c_n = n_neg
+        self.user_items = user_items
+
+    def epoch(self, seed: int, epoch: int, batch_size: int):
+        s = self.base
+        perm = np.random.default_rng([seed, epoch]).permutation(len(s))
+        for k, lo in enumerate(range(0, len(perm), batch_size)):
+            rng = np.random.default_rng([seed, epoch, k])
+            users, pos = s.users[perm[lo : lo + batch_size]], s.items[perm[lo : lo + batch_size]]
+            items = np.concatenate([pos[:, None], self.negatives.negative_items(rng, users)], axis=1)
+            group = s.positive_items(rng, users, pos) if self.user_items else np.zeros((len(users), 0), np.int64)
+            yield UserItemBatch(torch.from_numpy(users), torch.from_numpy(items), torch.from_numpy(group))
+
+
+def candidate_logits(anchor: torch.Tensor, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``anchor_b · table[index_bk]``: ``[B, d]``, ``[n, d]``, ``[B, K]`` → ``[B, K]``.
+
+    One ``[B, n]`` product over the batch's distinct items, then a gather: gathering ``[B, K, d]`` candidate rows
+    first costs ~10× more on CPU (every elementwise op and its backward runs over ``B·K·d`` values).
+    """
+    return (anchor @ table.T).gather(1, index)
+
+
+def first_candidate_nce(logits: torch.Tensor, tau: float) -> torch.Tensor:
+    """``−log exp(s₀/τ) / Σ_k exp(s_k/τ)``: CLCRec's contrastive loss, candidate 0 the positive. ``[B, K]`` → ``[B]``.
+
+    Similarities are the callers' (CLCRec normalises in its item–item term, not in its user–item term).
+    """
+    logits = logits / tau
+    return torch.logsumexp(logits, dim=-1) - logits[:, 0]
