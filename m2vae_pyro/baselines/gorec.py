@@ -194,4 +194,5 @@ DEFAULTS = dict(lr=1e-3, d=64, uniformity_weight=5.0, kl_weight=10.0, dropout=0.
                 cluster_size=3.5)
 # the published lr and 3× it (our epoch cap is short), both widths, and the KL weights of Baby (10) and Sports (5000)
 GRID = {"lr": [1e-3, 3e-3], "d": [64, 128], "kl_weight": [10.0, 5000.0]}
-TUNED = {}
+# `m2vae tune ml-100k --model gorec --seeds 2 --epochs 40 --set patience=15` (benchmarks/RESULTS.md, issue 20)
+TUNED = {"movielens": dict(lr=3e-3, d=128, kl_weight=5000.0)}
