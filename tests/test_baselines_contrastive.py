@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from m2vae_pyro.baselines import Settings, build_baseline
 from m2vae_pyro.baselines.ccfcrec import contrast
-from m2vae_pyro.baselines.contrastive import UserItemSampler, candidate_logits, first_candidate_nce
+from m2vae_pyro.baselines.contrastive import UserItemBatch, UserItemSampler, candidate_logits, first_candidate_nce
 from m2vae_pyro.data.batch import TripleBatch
 from m2vae_pyro.data.sampling import TripleSampler
 from m2vae_pyro.data.split import cold_start_split
@@ -80,6 +80,28 @@ def test_user_item_sampler(tiny):
             assert all((u, j) in positives for j in group)  # PAD-CLRec's group: the user's own warm items
     again = list(UserItemSampler(sampler, n_neg=7).epoch(0, 0, 64))
     assert all(torch.equal(a.items, b.items) for a, b in zip(batches, again, strict=True))  # seeded by (seed, epoch)
+    assert all(b.neg_users.shape == (len(b.users), 0) for b in batches)  # none unless asked for
+
+
+def test_negative_users_are_never_positives_of_the_item(tiny):
+    ds, split = tiny
+    sampler = TripleSampler(split, ds.n_users, ds.n_items, 3, 5)
+    positives = set(zip(split.train_users.tolist(), split.train_items.tolist(), strict=True))
+    plain = list(UserItemSampler(sampler, n_neg=7, user_items=True).epoch(3, 2, 64))
+    batches = list(UserItemSampler(sampler, n_neg=7, user_items=True, n_neg_users=9).epoch(3, 2, 64))
+    drawn = set()
+    for b, p in zip(batches, plain, strict=True):
+        assert b.neg_users.shape == (len(b.users), 9) and b.neg_users.dtype == torch.int64
+        for item, row in zip(b.items[:, 0].tolist(), b.neg_users.tolist(), strict=True):
+            assert all(0 <= v < ds.n_users and (v, item) not in positives for v in row)
+            drawn.update(row)
+        # drawn last: the published form's arrays are those of a batch without negative users
+        assert torch.equal(b.items, p.items) and torch.equal(b.user_items, p.user_items)
+    assert len(drawn) > ds.n_users // 2  # spread over the users, not a few fixed ones
+    again = list(UserItemSampler(sampler, n_neg=7, user_items=True, n_neg_users=9).epoch(3, 2, 64))
+    assert all(torch.equal(a.neg_users, b.neg_users) for a, b in zip(batches, again, strict=True))
+    other = next(UserItemSampler(sampler, n_neg=7, n_neg_users=9).epoch(3, 3, 64))
+    assert not torch.equal(other.neg_users, batches[0].neg_users)  # a new epoch draws anew
 
 
 def test_content_mask_replaces_the_reference_share(tiny):
@@ -89,7 +111,8 @@ def test_content_mask_replaces_the_reference_share(tiny):
 
 
 def clcrec_by_hand(model, batch, mask):
-    """CLCRec's loss on gathered [B, K, d] rows, as model_CLCRec.py computes it."""
+    """CLCRec's loss on gathered [B, K, d] rows, as model_CLCRec.py computes it (``negatives="items"``), or with
+    the item's mixed embedding against its positive and negative users (``"users"``)."""
     u = model.embedding[batch.users]
     e = model.embedding[model.n_users + batch.items]
     f = model.encoder(model.content[batch.items])
@@ -100,24 +123,60 @@ def clcrec_by_hand(model, batch, mask):
         return -torch.log(s.exp()[:, 0] / s.exp().sum(-1))
 
     item_item = nce(F.normalize(e[:, 0], dim=-1), F.normalize(f, dim=-1))
-    user_item = nce(u, torch.where(mask[..., None], f, e))
-    reg = (u.norm(dim=-1).mean() + e.norm(dim=-1).mean()) / 2
+    if model.negatives == "items":
+        user_item = nce(u, torch.where(mask[..., None], f, e))
+        reg = (u.norm(dim=-1).mean() + e.norm(dim=-1).mean()) / 2
+    else:
+        users = model.embedding[torch.cat([batch.users[:, None], batch.neg_users], dim=1)]  # positive first
+        user_item = nce(torch.where(mask, f[:, 0], e[:, 0]), users)
+        reg = (users.norm(dim=-1).mean() + e[:, 0].norm(dim=-1).mean()) / 2
     return model.lam * item_item + (1 - model.lam) * user_item, model.reg_weight * reg
 
 
-def test_clcrec_loss_by_hand(tiny, monkeypatch):
-    model, sampler = build("clcrec", tiny, n_neg=6)
+def mixing_mask(model, batch):
+    """A fixed content/ID mask in the shape the model asks for: the candidates (items) or the rows (users)."""
+    shape = batch.items.shape if model.negatives == "items" else (len(batch.users), 1)
+    return torch.rand(shape, generator=torch.Generator().manual_seed(5)) < 0.4
+
+
+@pytest.mark.parametrize("negatives", ["items", "users"])
+def test_clcrec_loss_by_hand(tiny, monkeypatch, negatives):
+    model, sampler = build("clcrec", tiny, n_neg=6, negatives=negatives)
     batch = next(model.batches(sampler, 0))
-    mask = torch.rand(batch.items.shape) < 0.4
+    assert batch.neg_users.shape == ((len(batch.users), 6) if negatives == "users" else (len(batch.users), 0))
+    mask = mixing_mask(model, batch)
     monkeypatch.setattr(model, "content_mask", lambda shape: mask)
     per_example, reg = clcrec_by_hand(model, batch, mask)
     assert torch.allclose(model.loss(batch), per_example.mean() + reg, atol=1e-5)
 
 
-def test_pad_clrec_adds_the_group_term(tiny, monkeypatch):
-    model, sampler = build("pad-clrec", tiny, n_neg=6, group_weight=0.3)
+def test_clcrec_users_form_by_hand_numbers(tiny, monkeypatch):
+    """The users-form user–item term on one row from scalars: ``e_i · e_v / τ`` over the positive user first."""
+    model, sampler = build("clcrec", tiny, n_neg=2, lam=0.0, reg_weight=0.0, tau=2.0)
+    full = next(model.batches(sampler, 0))
+    r = next(r for r in range(len(full.users)) if full.neg_users[r, 0] != full.neg_users[r, 1])
+    batch = UserItemBatch(*(t[r : r + 1] for t in (full.users, full.items, full.user_items, full.neg_users)))
+    monkeypatch.setattr(model, "content_mask", lambda shape: torch.zeros(shape, dtype=torch.bool))  # the ID row
+    u, (v, w), i = batch.users[0].item(), batch.neg_users[0].tolist(), batch.items[0, 0].item()
+    with torch.no_grad():
+        model.embedding.zero_()
+        model.embedding[model.n_users + i, 0] = 1.0
+        model.embedding[[u, v, w], 0] = torch.tensor([3.0, 1.0, -1.0])
+    logits = [3.0 / 2, 1.0 / 2, -1.0 / 2]
+    expected = -math.log(math.exp(logits[0]) / sum(math.exp(x) for x in logits))
+    assert model.loss(batch).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_negatives_must_be_named(tiny):
+    with pytest.raises(ValueError, match="negatives"):
+        build("clcrec", tiny, negatives="both")
+
+
+@pytest.mark.parametrize("negatives", ["items", "users"])
+def test_pad_clrec_adds_the_group_term(tiny, monkeypatch, negatives):
+    model, sampler = build("pad-clrec", tiny, n_neg=6, group_weight=0.3, negatives=negatives)
     batch = next(model.batches(sampler, 0))
-    mask = torch.rand(batch.items.shape) < 0.4
+    mask = mixing_mask(model, batch)
     monkeypatch.setattr(model, "content_mask", lambda shape: mask)
     per_example, reg = clcrec_by_hand(model, batch, mask)
     p = model.embedding[model.n_users + batch.user_items].mean(1)  # the user's preference: mean of its group
@@ -183,6 +242,7 @@ def test_published_defaults():
     clc = spec("clcrec").defaults
     assert (clc["tau"], clc["lam"], clc["reg_weight"], clc["n_neg"], clc["lr"], clc["batch_size"]) == \
         (2.0, 0.5, 0.1, 128, 1e-3, 256)  # the README's MovieLens command
+    assert clc["negatives"] == spec("pad-clrec").defaults["negatives"] == "users"  # ours; "items" the published
     ccf = spec("ccfcrec").defaults
     assert (ccf["tau"], ccf["lam"], ccf["d"]) == (0.1, 0.5, 128)
     for name in ("clcrec", "ccfcrec", "pad-clrec"):

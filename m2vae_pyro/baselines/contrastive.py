@@ -3,7 +3,8 @@ warm item and sampled negative warm items) and contrastive loss, and the candida
 computes the same way.
 
 Both methods train on what the official CLCRec code (``weiyinwei/CLCRec``, ``Dataset.py``) samples: for each
-training positive ``(u, i)``, ``n_neg`` warm items ``u`` has no positive on; the positive is candidate 0.
+training positive ``(u, i)``, ``n_neg`` warm items ``u`` has no positive on; the positive is candidate 0. Their
+``negatives="users"`` form adds, per positive, ``n_neg`` users without a training positive on ``i``.
 """
 
 from __future__ import annotations
@@ -20,25 +21,37 @@ from ..data.sampling import TripleSampler
 @dataclass
 class UserItemBatch:
     """``users`` ``[B]``; ``items`` ``[B, 1 + n_neg]`` (column 0 the positive); ``user_items`` ``[B, c_p]``: other
-    warm positives of each user (PAD-CLRec's group), empty when not asked for."""
+    warm positives of each user (PAD-CLRec's group); ``neg_users`` ``[B, n_neg_users]``: users without a training
+    positive on the row's item. The last two are empty when not asked for."""
 
     users: torch.Tensor
     items: torch.Tensor
     user_items: torch.Tensor
+    neg_users: torch.Tensor
 
 
 class UserItemSampler:
     """Seeded epochs of :class:`UserItemBatch` over a :class:`TripleSampler`'s training positives.
 
-    The negative items reuse the sampler's vectorised rejection sampling (a shallow copy with ``c_n = n_neg``:
-    no structure is rebuilt); the order of positives is the triples' permutation for ``(seed, epoch)``.
+    The negative items and users reuse the sampler's structures and vectorised rejection sampling (a shallow
+    copy with ``c_n = n_neg``: nothing is rebuilt); the order of positives is the triples' permutation for
+    ``(seed, epoch)``. Negative users are drawn after everything else from the batch's generator, so asking for
+    them leaves the other arrays of a batch as they are without.
     """
 
-    def __init__(self, sampler: TripleSampler, n_neg: int, user_items: bool = False):
+    def __init__(self, sampler: TripleSampler, n_neg: int, user_items: bool = False, n_neg_users: int = 0):
         self.base = sampler
         self.negatives = copy.copy(sampler)
         self.negatives.c_n = n_neg
         self.user_items = user_items
+        self.n_neg_users = n_neg_users
+
+    def negative_users(self, rng: np.random.Generator, items: np.ndarray) -> np.ndarray:
+        """``[B, n_neg_users]`` users without a training positive on each item, uniform, with replacement."""
+        s, item = self.base, np.repeat(items, self.n_neg_users)
+        out = s._reject(rng, lambda size: rng.integers(0, s.n_users, size=size),
+                        lambda cand, rows: s.pairs.contains(cand, item[rows]), len(item))
+        return out.reshape(len(items), self.n_neg_users)
 
     def epoch(self, seed: int, epoch: int, batch_size: int):
         s = self.base
@@ -48,7 +61,8 @@ class UserItemSampler:
             users, pos = s.users[perm[lo : lo + batch_size]], s.items[perm[lo : lo + batch_size]]
             items = np.concatenate([pos[:, None], self.negatives.negative_items(rng, users)], axis=1)
             group = s.positive_items(rng, users, pos) if self.user_items else np.zeros((len(users), 0), np.int64)
-            yield UserItemBatch(torch.from_numpy(users), torch.from_numpy(items), torch.from_numpy(group))
+            neg_users = self.negative_users(rng, pos)
+            yield UserItemBatch(*(torch.from_numpy(a) for a in (users, items, group, neg_users)))
 
 
 def candidate_logits(anchor: torch.Tensor, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,9 @@ CLCRec's τ, as CLCRec's item–item term), the form and value of the joint weig
 hyperparameter (CLCRec's MovieLens values).
 
 Inference for a cold item, as CLCRec: ``score(u, i) = e_u · f(content_i)``. Deliberate differences from CLCRec's
-reference are those listed in ``clcrec.py``.
+reference are those listed in ``clcrec.py``; in particular its user–item term contrasts the item's positive user
+with sampled negative users by default (``negatives="users"``, our item-to-user protocol), ``"items"`` being
+CLCRec's published form. The group term is the same in both forms.
 """
 
 from __future__ import annotations
