@@ -221,4 +221,5 @@ DEFAULTS = dict(lr=1e-3, d=64, hidden=200, a=1.0, b=0.01, lambda_u=0.1, lambda_v
                 item_batch_size=128, pretrain_epochs=50, pretrain_lr=0.01)
 # the published lr and 3× it (a short epoch cap for gradient-fitted U, V), both widths, λ_v published and ÷10
 GRID = {"lr": [1e-3, 3e-3], "d": [64, 128], "lambda_v": [10.0, 1.0]}
-TUNED = {}
+# `m2vae tune ml-100k --model cvae --seeds 2 --epochs 40 --set patience=15` (benchmarks/RESULTS.md, issue 20)
+TUNED = {"movielens": dict(lr=1e-3, d=64, lambda_v=10.0)}

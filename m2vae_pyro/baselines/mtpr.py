@@ -111,4 +111,5 @@ MODEL = MTPR
 DEFAULTS = dict(lr=1e-2, d=32, reg_emb=0.0, reg_ctx=0.01, reg_proj=0.01, cross_weight=1.0, negatives="users")
 # the code's lr and a tenth of it, our two widths, and the constraint terms at full or half weight (8 points)
 GRID = {"lr": [1e-2, 1e-3], "d": [64, 128], "cross_weight": [1.0, 0.5]}
-TUNED = {}
+# `m2vae tune ml-100k --model mtpr --seeds 2 --epochs 40 --set patience=15` (benchmarks/RESULTS.md, issue 20)
+TUNED = {"movielens": dict(lr=1e-2, d=64, cross_weight=0.5)}
