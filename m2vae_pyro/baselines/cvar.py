@@ -121,3 +121,5 @@ MODEL = CVAR
 DEFAULTS = dict(lr=1e-3, d=64, weight_decay=1e-6, reg_weight=1e-4, noise=1e-4, iters=1)
 # the published lr and a tenth of it, d and twice it, the published W₂ weight and a 100× stronger pull to q(z | e_i)
 GRID = {"lr": [1e-3, 1e-4], "d": [64, 128], "reg_weight": [1e-4, 1e-2]}
+# `m2vae tune ml-100k --model cvar --seeds 2 --epochs 40 --set patience=15` (benchmarks/RESULTS.md, issue 20)
+TUNED = {"movielens": dict(lr=1e-4, d=128, reg_weight=1e-4)}
