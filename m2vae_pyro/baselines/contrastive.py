@@ -46,13 +46,6 @@ class UserItemSampler:
         self.user_items = user_items
         self.n_neg_users = n_neg_users
 
-    def negative_users(self, rng: np.random.Generator, items: np.ndarray) -> np.ndarray:
-        """``[B, n_neg_users]`` users without a training positive on each item, uniform, with replacement."""
-        s, item = self.base, np.repeat(items, self.n_neg_users)
-        out = s._reject(rng, lambda size: rng.integers(0, s.n_users, size=size),
-                        lambda cand, rows: s.pairs.contains(cand, item[rows]), len(item))
-        return out.reshape(len(items), self.n_neg_users)
-
     def epoch(self, seed: int, epoch: int, batch_size: int):
         s = self.base
         perm = np.random.default_rng([seed, epoch]).permutation(len(s))
@@ -61,7 +54,7 @@ class UserItemSampler:
             users, pos = s.users[perm[lo : lo + batch_size]], s.items[perm[lo : lo + batch_size]]
             items = np.concatenate([pos[:, None], self.negatives.negative_items(rng, users)], axis=1)
             group = s.positive_items(rng, users, pos) if self.user_items else np.zeros((len(users), 0), np.int64)
-            neg_users = self.negative_users(rng, pos)
+            neg_users = s.negative_users(rng, pos, self.n_neg_users)
             yield UserItemBatch(*(torch.from_numpy(a) for a in (users, items, group, neg_users)))
 
 

@@ -100,10 +100,15 @@ class TripleSampler:
         if index is None:
             index = rng.integers(0, len(self.users), size=n)
         users, items = self.users[index], self.items[index]
-        neg_users = self._reject(rng, lambda size: rng.integers(0, self.n_users, size=size),
-                                 lambda cand, rows: self.pairs.contains(cand, items[rows]), len(index))
-        return Triples(index=index, items=items, pos_users=users, neg_users=neg_users,
+        return Triples(index=index, items=items, pos_users=users, neg_users=self.negative_users(rng, items),
                        pos_items=self.positive_items(rng, users, items), neg_items=self.negative_items(rng, users))
+
+    def negative_users(self, rng: np.random.Generator, items: np.ndarray, k: int | None = None) -> np.ndarray:
+        """Users without a training positive on each item, uniform, with replacement: ``[B]``, or ``[B, k]``."""
+        item = items if k is None else np.repeat(items, k)
+        out = self._reject(rng, lambda size: rng.integers(0, self.n_users, size=size),
+                           lambda cand, rows: self.pairs.contains(cand, item[rows]), len(item))
+        return out if k is None else out.reshape(len(items), k)
 
     def positive_items(self, rng: np.random.Generator, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """``[B, c_p]`` warm positives of each user, with replacement, avoiding the triple's own item."""
