@@ -54,6 +54,17 @@ def _seeded_and_clean(session_cache, monkeypatch):
     yield
 
 
+@pytest.fixture(scope="module")
+def tiny_split():
+    """A 60-user, 40-item synthetic dataset and its seed-0 cold-start split: the baselines' unit tests' data."""
+    from m2vae_pyro.data.split import cold_start_split
+
+    from synthetic import tiny_dataset
+
+    ds = tiny_dataset(n_users=60, n_items=40)
+    return ds, cold_start_split(ds, 0, threshold=None)
+
+
 @pytest.fixture
 def copy_dataset(tmp_path, data_dir):
     """Copy the files of a dataset into a temporary data folder, to corrupt them there (never in shared/)."""

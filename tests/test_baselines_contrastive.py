@@ -14,22 +14,13 @@ from m2vae_pyro.baselines.ccfcrec import contrast
 from m2vae_pyro.baselines.contrastive import UserItemBatch, UserItemSampler, candidate_logits, first_candidate_nce
 from m2vae_pyro.data.batch import TripleBatch
 from m2vae_pyro.data.sampling import TripleSampler
-from m2vae_pyro.data.split import cold_start_split
 from m2vae_pyro.nn.losses import bpr, cooccurrence
-
-from synthetic import tiny_dataset
 
 SMALL = {"d": 8, "hidden": 16, "batch_size": 64}
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    ds = tiny_dataset(n_users=60, n_items=40)
-    return ds, cold_start_split(ds, 0, threshold=None)
-
-
-def build(name, tiny, **hyper):
-    ds, split = tiny
+def build(name, tiny_split, **hyper):
+    ds, split = tiny_split
     settings = Settings(c_p=3, c_n=5)
     model = build_baseline(name, ds, split, settings, SMALL | hyper)
     sampler = TripleSampler(split, ds.n_users, ds.n_items, model.settings.c_p, model.settings.c_n)
@@ -64,8 +55,8 @@ def test_contrast_is_the_cooccurrence_loss_with_the_positive():
                           atol=1e-5)
 
 
-def test_user_item_sampler(tiny):
-    ds, split = tiny
+def test_user_item_sampler(tiny_split):
+    ds, split = tiny_split
     sampler = TripleSampler(split, ds.n_users, ds.n_items, 3, 5)
     examples = UserItemSampler(sampler, n_neg=7, user_items=True)
     batches = list(examples.epoch(0, 0, 64))
@@ -83,8 +74,8 @@ def test_user_item_sampler(tiny):
     assert all(b.neg_users.shape == (len(b.users), 0) for b in batches)  # none unless asked for
 
 
-def test_negative_users_are_never_positives_of_the_item(tiny):
-    ds, split = tiny
+def test_negative_users_are_never_positives_of_the_item(tiny_split):
+    ds, split = tiny_split
     sampler = TripleSampler(split, ds.n_users, ds.n_items, 3, 5)
     positives = set(zip(split.train_users.tolist(), split.train_items.tolist(), strict=True))
     plain = list(UserItemSampler(sampler, n_neg=7, user_items=True).epoch(3, 2, 64))
@@ -104,8 +95,8 @@ def test_negative_users_are_never_positives_of_the_item(tiny):
     assert not torch.equal(other.neg_users, batches[0].neg_users)  # a new epoch draws anew
 
 
-def test_content_mask_replaces_the_reference_share(tiny):
-    model, _ = build("clcrec", tiny)
+def test_content_mask_replaces_the_reference_share(tiny_split):
+    model, _ = build("clcrec", tiny_split)
     share = model.content_mask(torch.Size((200, 129))).float().mean().item()
     assert abs(share - (1 - math.exp(-model.mix))) < 0.01  # int(0.5·N) draws with replacement
 
@@ -140,8 +131,8 @@ def mixing_mask(model, batch):
 
 
 @pytest.mark.parametrize("negatives", ["items", "users"])
-def test_clcrec_loss_by_hand(tiny, monkeypatch, negatives):
-    model, sampler = build("clcrec", tiny, n_neg=6, negatives=negatives)
+def test_clcrec_loss_by_hand(tiny_split, monkeypatch, negatives):
+    model, sampler = build("clcrec", tiny_split, n_neg=6, negatives=negatives)
     batch = next(model.batches(sampler, 0))
     assert batch.neg_users.shape == ((len(batch.users), 6) if negatives == "users" else (len(batch.users), 0))
     mask = mixing_mask(model, batch)
@@ -150,9 +141,9 @@ def test_clcrec_loss_by_hand(tiny, monkeypatch, negatives):
     assert torch.allclose(model.loss(batch), per_example.mean() + reg, atol=1e-5)
 
 
-def test_clcrec_users_form_by_hand_numbers(tiny, monkeypatch):
+def test_clcrec_users_form_by_hand_numbers(tiny_split, monkeypatch):
     """The users-form user–item term on one row from scalars: ``e_i · e_v / τ`` over the positive user first."""
-    model, sampler = build("clcrec", tiny, n_neg=2, lam=0.0, reg_weight=0.0, tau=2.0)
+    model, sampler = build("clcrec", tiny_split, n_neg=2, lam=0.0, reg_weight=0.0, tau=2.0)
     full = next(model.batches(sampler, 0))
     r = next(r for r in range(len(full.users)) if full.neg_users[r, 0] != full.neg_users[r, 1])
     batch = UserItemBatch(*(t[r : r + 1] for t in (full.users, full.items, full.user_items, full.neg_users)))
@@ -167,14 +158,14 @@ def test_clcrec_users_form_by_hand_numbers(tiny, monkeypatch):
     assert model.loss(batch).item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_negatives_must_be_named(tiny):
+def test_negatives_must_be_named(tiny_split):
     with pytest.raises(ValueError, match="negatives"):
-        build("clcrec", tiny, negatives="both")
+        build("clcrec", tiny_split, negatives="both")
 
 
 @pytest.mark.parametrize("negatives", ["items", "users"])
-def test_pad_clrec_adds_the_group_term(tiny, monkeypatch, negatives):
-    model, sampler = build("pad-clrec", tiny, n_neg=6, group_weight=0.3, negatives=negatives)
+def test_pad_clrec_adds_the_group_term(tiny_split, monkeypatch, negatives):
+    model, sampler = build("pad-clrec", tiny_split, n_neg=6, group_weight=0.3, negatives=negatives)
     batch = next(model.batches(sampler, 0))
     mask = mixing_mask(model, batch)
     monkeypatch.setattr(model, "content_mask", lambda shape: mask)
@@ -187,8 +178,8 @@ def test_pad_clrec_adds_the_group_term(tiny, monkeypatch, negatives):
     assert torch.allclose(model.loss(batch), expected, atol=1e-5)
 
 
-def test_ccfcrec_loss_by_hand(tiny):
-    model, sampler = build("ccfcrec", tiny)
+def test_ccfcrec_loss_by_hand(tiny_split):
+    model, sampler = build("ccfcrec", tiny_split)
     batch = next(model.batches(sampler, 0))
     q, e, tau = model.content(batch.items), model.items[batch.items], model.tau
     neg = model.items[batch.neg_items]
@@ -200,9 +191,9 @@ def test_ccfcrec_loss_by_hand(tiny):
     assert torch.allclose(model.loss(batch), expected, atol=1e-5)
 
 
-def test_ccfcrec_self_contrast_counts(tiny):
+def test_ccfcrec_self_contrast_counts(tiny_split):
     """Pulling q_i towards the item's own ID embedding lowers the loss; the term is really there."""
-    model, sampler = build("ccfcrec", tiny)
+    model, sampler = build("ccfcrec", tiny_split)
     batch = next(model.batches(sampler, 0))
     before = model.loss(batch).item()
     with torch.no_grad():
@@ -211,10 +202,10 @@ def test_ccfcrec_self_contrast_counts(tiny):
 
 
 @pytest.mark.parametrize("name", ["clcrec", "pad-clrec", "ccfcrec"])
-def test_cold_items_get_no_interaction_signal(tiny, name):
+def test_cold_items_get_no_interaction_signal(tiny_split, name):
     """Cold ID rows never get a gradient; cold scores are the user embeddings against the content encoder."""
-    model, sampler = build(name, tiny)
-    ds, split = tiny
+    model, sampler = build(name, tiny_split)
+    ds, split = tiny_split
     cold = torch.from_numpy(np.concatenate([split.items("validation"), split.items("test")]))
     model.train()
     for batch in model.batches(sampler, 0):
@@ -250,8 +241,9 @@ def test_published_defaults():
         assert 4 <= math.prod(len(v) for v in grid.values()) <= 8 and set(grid["d"]) == {64, 128}
 
 
-def test_loss_goes_down_on_a_batch(tiny):
-    model, sampler = build("pad-clrec", tiny)
+@pytest.mark.parametrize("name", ["ccfcrec", "clcrec", "pad-clrec"])
+def test_loss_goes_down_on_a_batch(tiny_split, name):
+    model, sampler = build(name, tiny_split)
     batch = next(model.batches(sampler, 0))
     torch.manual_seed(0)
     optim = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -263,6 +255,6 @@ def test_loss_goes_down_on_a_batch(tiny):
     assert model.loss(batch).item() < first
 
 
-def test_triples_batch_type_is_unchanged_for_ccfcrec(tiny):
-    model, sampler = build("ccfcrec", tiny)
+def test_triples_batch_type_is_unchanged_for_ccfcrec(tiny_split):
+    model, sampler = build("ccfcrec", tiny_split)
     assert isinstance(next(model.batches(sampler, 0)), TripleBatch)  # CCFCRec trains on M²VAE's triples

@@ -20,14 +20,8 @@ from synthetic import tiny_dataset
 TINY = {"d": 8, "hidden": 16}
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    ds = tiny_dataset(n_users=60, n_items=40)
-    return ds, cold_start_split(ds, 0, threshold=None)
-
-
-def build(name, tiny, **hyper):
-    ds, split = tiny
+def build(name, tiny_split, **hyper):
+    ds, split = tiny_split
     return build_baseline(name, ds, split, Settings(epochs=2, batch_size=64, c_p=2, c_n=4), TINY | hyper)
 
 
@@ -69,8 +63,8 @@ def test_an_epoch_is_one_seeded_pass_over_the_warm_items_without_a_batch_of_one(
     assert all(torch.equal(a, b) for a, b in zip(batches, warm_item_batches(257, 3, 1, 256), strict=True))
 
 
-def test_gorec_loss_is_mse_plus_weighted_kl_to_the_content_prior_plus_uniformity(tiny):
-    model = build("gorec", tiny, kl_weight=7.0, uniformity_weight=3.0)
+def test_gorec_loss_is_mse_plus_weighted_kl_to_the_content_prior_plus_uniformity(tiny_split):
+    model = build("gorec", tiny_split, kl_weight=7.0, uniformity_weight=3.0)
     model.pref_items.normal_()
     model.eval()  # BatchNorm on running statistics, no dropout: the sampled z is the only randomness
     pos = next(iter(model.batches(None, 0)))
@@ -88,9 +82,9 @@ def test_gorec_loss_is_mse_plus_weighted_kl_to_the_content_prior_plus_uniformity
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_gorec_scores_a_cold_item_from_its_cluster_mean_and_content_against_frozen_users(tiny):
-    ds, split = tiny
-    model = build("gorec", tiny)
+def test_gorec_scores_a_cold_item_from_its_cluster_mean_and_content_against_frozen_users(tiny_split):
+    ds, split = tiny_split
+    model = build("gorec", tiny_split)
     model.fit(progress=False)
     cold = torch.from_numpy(split.items("test"))
     users = torch.arange(ds.n_users)
@@ -104,9 +98,9 @@ def test_gorec_scores_a_cold_item_from_its_cluster_mean_and_content_against_froz
     assert not any(p.requires_grad for p in (model.pref_users, model.pref_items))  # the backbone stays frozen
 
 
-def test_cvae_rating_term_over_all_pairs_without_the_dense_matrix(tiny):
-    ds, split = tiny
-    model = build("cvae", tiny, a=1.0, b=0.01)
+def test_cvae_rating_term_over_all_pairs_without_the_dense_matrix(tiny_split):
+    ds, split = tiny_split
+    model = build("cvae", tiny_split, a=1.0, b=0.01)
     parts = model.parts
     items = model.warm[:7]
     v = torch.randn(len(items), 8, dtype=torch.float64)
@@ -120,8 +114,8 @@ def test_cvae_rating_term_over_all_pairs_without_the_dense_matrix(tiny):
         assert torch.allclose(parts.weighted_squared_errors(items, v), dense, rtol=1e-10)
 
 
-def test_cvae_loss_is_the_negative_collaborative_objective(tiny):
-    model = build("cvae", tiny, lambda_u=0.3, lambda_v=4.0, lambda_r=2.0)
+def test_cvae_loss_is_the_negative_collaborative_objective(tiny_split):
+    model = build("cvae", tiny_split, lambda_u=0.3, lambda_v=4.0, lambda_r=2.0)
     parts, nets = model.parts, model.parts.nets
     model.eval()
     pos = next(iter(model.batches(None, 0)))
@@ -144,9 +138,9 @@ def test_cvae_loss_is_the_negative_collaborative_objective(tiny):
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_cvae_cold_items_are_the_inference_mean_of_their_content(tiny):
-    ds, split = tiny
-    model = build("cvae", tiny, pretrain_epochs=2)
+def test_cvae_cold_items_are_the_inference_mean_of_their_content(tiny_split):
+    ds, split = tiny_split
+    model = build("cvae", tiny_split, pretrain_epochs=2)
     model.fit(progress=False)
     cold = torch.from_numpy(split.items("test"))
     users = torch.arange(ds.n_users)
@@ -165,9 +159,9 @@ def test_cvae_without_images_reconstructs_attributes_only():
     assert torch.isfinite(model.loss(next(iter(model.batches(None, 0)))))
 
 
-def test_cvae_pretraining_is_the_content_vae_alone_and_training_never_moves_cold_rows(tiny):
-    ds, split = tiny
-    model = build("cvae", tiny)
+def test_cvae_pretraining_is_the_content_vae_alone_and_training_never_moves_cold_rows(tiny_split):
+    ds, split = tiny_split
+    model = build("cvae", tiny_split)
     pos = next(iter(model.batches(None, 0)))
     model.objective(pos, coupled=False).backward()
     assert model.parts.user_latent.grad is None and model.parts.item_latent.grad is None

@@ -9,18 +9,9 @@ import torch
 from m2vae_pyro.baselines import Settings, build_baseline
 from m2vae_pyro.data.batch import TripleBatch
 from m2vae_pyro.data.sampling import TripleSampler
-from m2vae_pyro.data.split import cold_start_split
 from m2vae_pyro.nn.content import dense_content
 
-from synthetic import tiny_dataset
-
 SETTINGS = Settings(epochs=2, batch_size=64, c_p=2, c_n=4)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    ds = tiny_dataset(n_users=60, n_items=40)
-    return ds, cold_start_split(ds, 0, threshold=None)
 
 
 def first_batch(split, ds, batch_size=64):
@@ -29,8 +20,8 @@ def first_batch(split, ds, batch_size=64):
 
 
 @pytest.mark.parametrize("negatives", ["users", "items"])
-def test_mtpr_loss_is_the_four_bpr_terms_plus_the_code_regulariser(tiny, negatives):
-    ds, split = tiny
+def test_mtpr_loss_is_the_four_bpr_terms_plus_the_code_regulariser(tiny_split, negatives):
+    ds, split = tiny_split
     hyper = {"d": 4, "cross_weight": 0.3, "reg_emb": 0.2, "negatives": negatives}
     model = build_baseline("mtpr", ds, split, SETTINGS, hyper)
     _, batch = first_batch(split, ds)
@@ -59,8 +50,8 @@ def test_mtpr_loss_is_the_four_bpr_terms_plus_the_code_regulariser(tiny, negativ
         assert torch.allclose(model.loss(batch), expected, rtol=1e-5)
 
 
-def test_mtpr_negatives_are_warm_items_the_user_never_liked(tiny):
-    ds, split = tiny
+def test_mtpr_negatives_are_warm_items_the_user_never_liked(tiny_split):
+    ds, split = tiny_split
     _, batch = first_batch(split, ds)
     neg = batch.neg_items[:, 0].numpy()
     assert np.isin(neg, split.items("train")).all()
@@ -68,8 +59,8 @@ def test_mtpr_negatives_are_warm_items_the_user_never_liked(tiny):
     assert not any((u, j) in liked for u, j in zip(batch.pos_users.tolist(), neg.tolist()))
 
 
-def test_mtpr_scores_cold_items_with_the_counterfactual_representation(tiny):
-    ds, split = tiny
+def test_mtpr_scores_cold_items_with_the_counterfactual_representation(tiny_split):
+    ds, split = tiny_split
     model = build_baseline("mtpr", ds, split, SETTINGS, {"d": 4})
     model.fit(progress=False)
     cold = torch.from_numpy(np.r_[split.items("validation"), split.items("test")])
@@ -87,8 +78,8 @@ def test_mtpr_scores_cold_items_with_the_counterfactual_representation(tiny):
         assert torch.equal(model.score_indices(users, cold), scores)
 
 
-def test_lara_profiles_are_summed_content_of_the_warm_positives(tiny):
-    ds, split = tiny
+def test_lara_profiles_are_summed_content_of_the_warm_positives(tiny_split):
+    ds, split = tiny_split
     model = build_baseline("lara", ds, split, SETTINGS, {"hidden": 8})
     content = dense_content(ds)
     mean_degree = len(split.train_users) / ds.n_users
@@ -98,8 +89,8 @@ def test_lara_profiles_are_summed_content_of_the_warm_positives(tiny):
     assert not np.isin(split.train_items, np.r_[split.items("validation"), split.items("test")]).any()
 
 
-def test_lara_discriminator_loss_against_hand_computation(tiny):
-    ds, split = tiny
+def test_lara_discriminator_loss_against_hand_computation(tiny_split):
+    ds, split = tiny_split
     model = build_baseline("lara", ds, split, SETTINGS, {"hidden": 8, "neg_weight": 0.4})
     _, batch = first_batch(split, ds)
     a = dense_content(ds)[batch.items]
@@ -115,8 +106,8 @@ def test_lara_discriminator_loss_against_hand_computation(tiny):
         assert torch.allclose(model.loss(("generator", batch.items)), -torch.log(d(fake)).mean(), rtol=1e-5)
 
 
-def test_lara_phases_train_one_network_each(tiny):
-    ds, split = tiny
+def test_lara_phases_train_one_network_each(tiny_split):
+    ds, split = tiny_split
     model = build_baseline("lara", ds, split, SETTINGS, {"hidden": 8})
     sampler, batch = first_batch(split, ds)
     for phase, data, trained, frozen in (("discriminator", batch, model.discriminator, model.generator),
@@ -130,8 +121,8 @@ def test_lara_phases_train_one_network_each(tiny):
     assert phases == ["discriminator"] * n + ["generator"] * n
 
 
-def test_lara_scores_cold_items_by_generated_user_similarity(tiny):
-    ds, split = tiny
+def test_lara_scores_cold_items_by_generated_user_similarity(tiny_split):
+    ds, split = tiny_split
     model = build_baseline("lara", ds, split, SETTINGS, {"hidden": 8})
     model.fit(progress=False)
     cold = torch.from_numpy(split.items("test"))
@@ -143,8 +134,8 @@ def test_lara_scores_cold_items_by_generated_user_similarity(tiny):
     assert generated.shape[1] == model.profiles.shape[1] and generated.abs().max() <= 1
 
 
-def test_lara_generator_step_moves_generated_users_towards_what_d_calls_real(tiny):
-    ds, split = tiny
+def test_lara_generator_step_moves_generated_users_towards_what_d_calls_real(tiny_split):
+    ds, split = tiny_split
     model = build_baseline("lara", ds, split, SETTINGS, {"hidden": 8})
     items = torch.from_numpy(split.train_items[:64])
     optim = torch.optim.Adam(model.generator.parameters(), lr=1e-2)

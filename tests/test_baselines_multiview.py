@@ -15,19 +15,10 @@ from m2vae_pyro.baselines.mvdgae import bayesian_weighting, proximity
 from m2vae_pyro.baselines.mvgae import SAMPLE_SCALE, ranking_loss
 from m2vae_pyro.data.batch import TripleBatch
 from m2vae_pyro.data.sampling import TripleSampler
-from m2vae_pyro.data.split import cold_start_split
 from m2vae_pyro.nn.experts import poe
-
-from synthetic import tiny_dataset
 
 SETTINGS = Settings(epochs=1, batch_size=64, c_p=2, c_n=4)
 TINY = {"d": 8, "hidden": 16}
-
-
-@pytest.fixture(scope="module")
-def data():
-    ds = tiny_dataset(n_users=60, n_items=40)
-    return ds, cold_start_split(ds, 0, threshold=None)
 
 
 def a_batch(split, ds, n=64):
@@ -35,8 +26,8 @@ def a_batch(split, ds, n=64):
     return TripleBatch.from_triples(next(iter(sampler.epoch(0, 0, n))), len(sampler))
 
 
-def test_adjacency_is_the_normalised_warm_graph(data):
-    ds, split = data
+def test_adjacency_is_the_normalised_warm_graph(tiny_split):
+    ds, split = tiny_split
     users, items = warm_pairs(split)
     adj = normalized_adjacency(users, items, ds.n_users, ds.n_items).to_dense()
     a = torch.eye(ds.n_users + ds.n_items)
@@ -61,8 +52,8 @@ def test_ranking_loss_against_hand_computation():
     assert got.item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_mvgae_kl_term_is_the_node_averaged_kl_of_every_expert(data):
-    ds, split = data
+def test_mvgae_kl_term_is_the_node_averaged_kl_of_every_expert(tiny_split):
+    ds, split = tiny_split
     model = build_baseline("mvgae", ds, split, SETTINGS, TINY).eval()  # eval: no dropout, one encoder value
     batch = a_batch(split, ds)
     losses = {}
@@ -78,8 +69,8 @@ def test_mvgae_kl_term_is_the_node_averaged_kl_of_every_expert(data):
     assert losses[2.0] - losses[1.0] == pytest.approx(kl / len(batch.items), rel=1e-4)
 
 
-def test_mvgae_cold_items_are_the_poe_of_their_content_experts_only(data):
-    ds, split = data
+def test_mvgae_cold_items_are_the_poe_of_their_content_experts_only(tiny_split):
+    ds, split = tiny_split
     model = build_baseline("mvgae", ds, split, SETTINGS, TINY).eval()
     cold = torch.from_numpy(split.items("test"))
     users = torch.arange(ds.n_users)
@@ -103,8 +94,8 @@ def test_bayesian_weighting_and_proximity_by_hand():
     torch.testing.assert_close(proximity(rows, 3), expected)
 
 
-def test_mvdgae_cold_items_use_no_interaction_data(data):
-    ds, split = data
+def test_mvdgae_cold_items_use_no_interaction_data(tiny_split):
+    ds, split = tiny_split
     model = build_baseline("mvdgae", ds, split, SETTINGS, TINY).eval()
     cold = torch.from_numpy(split.items("test"))
     warm = torch.from_numpy(split.items("train"))
@@ -116,8 +107,8 @@ def test_mvdgae_cold_items_use_no_interaction_data(data):
     assert not torch.allclose(after[warm], before[warm])
 
 
-def test_mvdgae_scores_are_the_mlp_on_concatenated_embeddings(data):
-    ds, split = data
+def test_mvdgae_scores_are_the_mlp_on_concatenated_embeddings(tiny_split):
+    ds, split = tiny_split
     model = build_baseline("mvdgae", ds, split, SETTINGS, TINY).eval()
     users, items = torch.arange(ds.n_users), torch.from_numpy(split.items("test"))
     with torch.no_grad():

@@ -12,23 +12,14 @@ from m2vae_pyro.baselines.cvar import wasserstein2
 from m2vae_pyro.baselines.dropoutnet import standardize
 from m2vae_pyro.data.batch import TripleBatch
 from m2vae_pyro.data.sampling import TripleSampler
-from m2vae_pyro.data.split import cold_start_split
-
-from synthetic import tiny_dataset
 
 SETTINGS = Settings(epochs=1, batch_size=64, c_p=2, c_n=4)
 TINY = {"d": 8, "hidden": 16}
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    ds = tiny_dataset(n_users=60, n_items=40)
-    return ds, cold_start_split(ds, 0, threshold=None)
-
-
-def prepared(tiny, name: str, **hyper):
+def prepared(tiny_split, name: str, **hyper):
     """A baseline after its pre-training, with the sampler and a first batch of triples."""
-    ds, split = tiny
+    ds, split = tiny_split
     model = build_baseline(name, ds, split, SETTINGS, TINY | hyper)
     sampler = TripleSampler(split, ds.n_users, ds.n_items, SETTINGS.c_p, SETTINGS.c_n)
     model.prepare(sampler, progress=False)
@@ -36,13 +27,13 @@ def prepared(tiny, name: str, **hyper):
     return model, sampler, batch
 
 
-def cold_items(tiny) -> torch.Tensor:
-    return torch.from_numpy(np.r_[tiny[1].items("validation"), tiny[1].items("test")])
+def cold_items(tiny_split) -> torch.Tensor:
+    return torch.from_numpy(np.r_[tiny_split[1].items("validation"), tiny_split[1].items("test")])
 
 
-def scores_ignore_cold_preferences(model, tiny, buffer: str) -> None:
+def scores_ignore_cold_preferences(model, tiny_split, buffer: str) -> None:
     """Overwriting the cold items' rows of a preference buffer leaves their scores unchanged."""
-    users, items = torch.arange(tiny[0].n_users), cold_items(tiny)
+    users, items = torch.arange(tiny_split[0].n_users), cold_items(tiny_split)
     model.eval()
     with torch.inference_mode():
         before = model.score_indices(users, items)
@@ -62,15 +53,15 @@ def test_standardize_matches_a_hand_computation():
     assert clipped.max() == 5.0  # the reference caps at 5 standard deviations
 
 
-def test_dropoutnet_pairs_drop_exactly_half_and_use_warm_entities(tiny):
-    model, sampler, _ = prepared(tiny, "dropoutnet")
-    warm = set(tiny[1].items("train").tolist())
+def test_dropoutnet_pairs_drop_exactly_half_and_use_warm_entities(tiny_split):
+    model, sampler, _ = prepared(tiny_split, "dropoutnet")
+    warm = set(tiny_split[1].items("train").tolist())
     batches = list(model.batches(sampler, 0))
     assert len(batches) == -(-len(sampler) // SETTINGS.batch_size)
     for b in batches:
         assert int((b.keep == 0).sum()) == SETTINGS.batch_size // 2
         assert set(b.items.tolist()) <= warm
-        assert set(b.users.tolist()) <= set(tiny[1].train_users.tolist())
+        assert set(b.users.tolist()) <= set(tiny_split[1].train_users.tolist())
     # the top lists hold each user's highest pre-trained scores among warm items
     u = 3
     v = model.pref_items[torch.from_numpy(model.warm)]
@@ -81,8 +72,8 @@ def test_dropoutnet_pairs_drop_exactly_half_and_use_warm_entities(tiny):
     assert torch.equal(again.items, batches[0].items) and torch.equal(again.keep, batches[0].keep)
 
 
-def test_dropoutnet_loss_is_mse_to_raw_pretrained_scores(tiny):
-    model, sampler, _ = prepared(tiny, "dropoutnet")
+def test_dropoutnet_loss_is_mse_to_raw_pretrained_scores(tiny_split):
+    model, sampler, _ = prepared(tiny_split, "dropoutnet")
     b = next(iter(model.batches(sampler, 1)))
     model.eval()
     target = (model.pref_users[b.users] * model.pref_items[b.items]).sum(-1)
@@ -92,18 +83,18 @@ def test_dropoutnet_loss_is_mse_to_raw_pretrained_scores(tiny):
     assert model.f_user[1].__class__.__name__ == "BatchNorm1d" and len(model.f_user) == 7  # [800, 400] → d
 
 
-def test_dropoutnet_cold_items_enter_with_a_zero_preference(tiny):
-    model, _, _ = prepared(tiny, "dropoutnet")
-    users, items = torch.arange(5), cold_items(tiny)
+def test_dropoutnet_cold_items_enter_with_a_zero_preference(tiny_split):
+    model, _, _ = prepared(tiny_split, "dropoutnet")
+    users, items = torch.arange(5), cold_items(tiny_split)
     model.eval()
     with torch.inference_mode():
         v = model.f_item(torch.cat([torch.zeros(len(items), 8), model.content[items]], -1))
         torch.testing.assert_close(model.score_indices(users, items), model.f_user(model.in_users[users]) @ v.T)
-    scores_ignore_cold_preferences(model, tiny, "in_items")
+    scores_ignore_cold_preferences(model, tiny_split, "in_items")
 
 
-def test_gar_each_loss_reaches_only_its_own_network(tiny):
-    model, _, batch = prepared(tiny, "gar")
+def test_gar_each_loss_reaches_only_its_own_network(tiny_split):
+    model, _, batch = prepared(tiny_split, "gar")
     model.train()
     e_u, e_i = model.users[batch.pos_users], model.items[batch.items]
     e_j, c = model.users[batch.neg_users], model.content[batch.items]
@@ -123,8 +114,8 @@ def test_gar_each_loss_reaches_only_its_own_network(tiny):
 
 
 @pytest.mark.parametrize("negatives", ["users", "items"])
-def test_gar_losses_match_the_published_formulas(tiny, negatives):
-    model, _, batch = prepared(tiny, "gar", alpha=0.3, beta=0.2, reg=0.0, negatives=negatives)
+def test_gar_losses_match_the_published_formulas(tiny_split, negatives):
+    model, _, batch = prepared(tiny_split, "gar", alpha=0.3, beta=0.2, reg=0.0, negatives=negatives)
     model.eval()  # deterministic towers: the formulas are then plain functions of the embeddings
     e_u, e_i = model.users[batch.pos_users], model.items[batch.items]
     gen = model.generator(model.content[batch.items])
@@ -144,14 +135,14 @@ def test_gar_losses_match_the_published_formulas(tiny, negatives):
     torch.testing.assert_close(model.generator_loss(e_u, e_i, gen), g)
 
 
-def test_gar_cold_items_are_generated_from_content(tiny):
-    model, _, _ = prepared(tiny, "gar")
-    users, items = torch.arange(6), cold_items(tiny)
+def test_gar_cold_items_are_generated_from_content(tiny_split):
+    model, _, _ = prepared(tiny_split, "gar")
+    users, items = torch.arange(6), cold_items(tiny_split)
     model.eval()
     with torch.inference_mode():
         want = model.user_tower(model.users[users]) @ model.item_tower(model.generator(model.content[items])).T
         torch.testing.assert_close(model.score_indices(users, items), want)
-    scores_ignore_cold_preferences(model, tiny, "items")
+    scores_ignore_cold_preferences(model, tiny_split, "items")
 
 
 def test_wasserstein2_of_diagonal_gaussians():
@@ -162,8 +153,8 @@ def test_wasserstein2_of_diagonal_gaussians():
     assert wasserstein2(m1, lv1, m1, lv1).item() == 0.0
 
 
-def test_cvar_loss_is_main_plus_recon_plus_weighted_w2(tiny):
-    model, _, batch = prepared(tiny, "cvar", noise=0.0, reg_weight=0.5)
+def test_cvar_loss_is_main_plus_recon_plus_weighted_w2(tiny_split):
+    model, _, batch = prepared(tiny_split, "cvar", noise=0.0, reg_weight=0.5)
     e = model.items[batch.items]
     mean, logv = model.encoder(e)
     mean_p, logv_p = model.prior(model.content(batch.items))
@@ -175,15 +166,15 @@ def test_cvar_loss_is_main_plus_recon_plus_weighted_w2(tiny):
     torch.testing.assert_close(model.loss(batch), main + recon + 0.5 * reg)
 
 
-def test_cvar_repeats_each_batch_and_generates_cold_embeddings_from_content(tiny):
-    model, sampler, _ = prepared(tiny, "cvar", iters=3)
+def test_cvar_repeats_each_batch_and_generates_cold_embeddings_from_content(tiny_split):
+    model, sampler, _ = prepared(tiny_split, "cvar", iters=3)
     seen = [b.items for b in model.batches(sampler, 0)]
     assert len(seen) == 3 * -(-len(sampler) // SETTINGS.batch_size)
     assert torch.equal(seen[0], seen[1]) and torch.equal(seen[1], seen[2])
-    users, items = torch.arange(7), cold_items(tiny)
+    users, items = torch.arange(7), cold_items(tiny_split)
     model.eval()
     with torch.inference_mode():
         want = model.users[users] @ model.decoder(model.prior(model.content(items))[0]).T
         torch.testing.assert_close(model.score_indices(users, items), want)
-    scores_ignore_cold_preferences(model, tiny, "items")
+    scores_ignore_cold_preferences(model, tiny_split, "items")
     assert not any(p.requires_grad for p in model.buffers())  # the backbone stays frozen

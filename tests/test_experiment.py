@@ -43,23 +43,6 @@ def test_every_baseline_fits_and_scores(tiny, name):
     assert torch.isfinite(scores).all()
 
 
-def test_learned_baseline_loss_goes_down(tiny):
-    from m2vae_pyro.data.batch import TripleBatch
-    from m2vae_pyro.data.sampling import TripleSampler
-
-    split = cold_start_split(tiny, 0, threshold=None)
-    model = build_baseline("ccfcrec", tiny, split, Settings(batch_size=512, c_p=2, c_n=4), TINY)
-    sampler = TripleSampler(split, tiny.n_users, tiny.n_items, 2, 4)
-    batch = TripleBatch.from_triples(next(iter(sampler.epoch(0, 0, 512))), len(sampler))
-    optim = torch.optim.Adam(model.parameters(), lr=1e-2)
-    first = model.loss(batch).item()
-    for _ in range(30):
-        optim.zero_grad()
-        model.loss(batch).backward()
-        optim.step()
-    assert model.loss(batch).item() < first
-
-
 def test_experiment_writes_results_and_resumes(tiny, tmp_path):
     out = tmp_path / "exp"
     models = ["m2vae", "userpop", "random", "cvae"]
