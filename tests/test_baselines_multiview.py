@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from m2vae_pyro.baselines import Settings, build_baseline, spec
-from m2vae_pyro.baselines.graph import normalized_adjacency, row_mean, warm_pairs
+from m2vae_pyro.baselines.graph import normalized_adjacency, row_mean, symmetric_product, to_csr, warm_pairs
 from m2vae_pyro.baselines.mvdgae import bayesian_weighting, proximity
 from m2vae_pyro.baselines.mvgae import SAMPLE_SCALE, ranking_loss
 from m2vae_pyro.data.batch import TripleBatch
@@ -36,6 +36,19 @@ def test_adjacency_is_the_normalised_warm_graph(tiny_split):
     torch.testing.assert_close(adj, inv[:, None] * a * inv[None, :])
     cold = torch.from_numpy(np.concatenate([split.items("validation"), split.items("test")])) + ds.n_users
     torch.testing.assert_close(adj[cold], torch.eye(len(adj))[cold])  # a cold item keeps only its self-loop
+
+
+def test_symmetric_product_matches_the_dense_product_and_its_gradient(tiny_split):
+    ds, split = tiny_split
+    users, items = warm_pairs(split)
+    adj = normalized_adjacency(users, items, ds.n_users, ds.n_items)
+    x = torch.randn(len(adj), 3, requires_grad=True)
+    w = torch.randn(len(adj), 3)
+    (symmetric_product(to_csr(adj), x) * w).sum().backward()
+    grad, x.grad = x.grad, None
+    (adj.to_dense() @ x * w).sum().backward()
+    torch.testing.assert_close(grad, x.grad)
+    torch.testing.assert_close(symmetric_product(to_csr(adj), x), adj.to_dense() @ x)
 
 
 def test_row_mean_averages_and_leaves_empty_rows_zero():

@@ -7,6 +7,8 @@ Graphs are coalesced ``torch.sparse`` COO matrices (no graph library); products 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -46,6 +48,33 @@ def normalized_adjacency(users: np.ndarray, items: np.ndarray, n_users: int, n_i
     deg = np.bincount(rows, minlength=n).astype(np.float32)
     inv = deg ** -0.5
     return sparse(rows, cols, (n, n), inv[rows] * inv[cols])
+
+
+def to_csr(m: torch.Tensor) -> torch.Tensor:
+    """``m`` in CSR layout, without PyTorch's "CSR support is in beta" warning (the products used here are stable)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+        return m.to_sparse_csr()
+
+
+class _SymmetricProduct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.adj = adj
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return None, ctx.adj @ grad  # Âᵀ = Â
+
+
+def symmetric_product(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``Â @ x`` for a symmetric sparse ``Â`` (e.g. :func:`normalized_adjacency`, in CSR), differentiable in ``x``.
+
+    Autograd of a CSR product transposes ``Â`` (a sort of its entries) on every backward pass; since ``Âᵀ = Â`` the
+    gradient is one more product with ``Â`` itself.
+    """
+    return _SymmetricProduct.apply(adj, x)
 
 
 def select_rows(m: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

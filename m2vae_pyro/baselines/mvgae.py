@@ -58,22 +58,26 @@ from ..data.split import ColdStartSplit
 from ..nn.content import image_matrix
 from ..nn.experts import poe
 from .base import Settings, TrainedBaseline
-from .graph import EvalCache, normalized_adjacency, warm_pairs
+from .graph import EvalCache, normalized_adjacency, symmetric_product, to_csr, warm_pairs
 
 MAX_LOGVAR = 10.0
 SAMPLE_SCALE = 0.1  # Model.reparametrize: z = μ + 0.1 σ ε
 
 
 class GraphConv(nn.Module):
-    """``BaseModel``: ``normalize(Â X W + b)`` then dropout 0.1 (Â with self-loops, symmetric-normalised)."""
+    """``BaseModel``: ``normalize(Â X W + b)`` then dropout 0.1 (Â with self-loops, symmetric-normalised).
+
+    It takes ``Â X`` already propagated and computes ``(Â X) W``: the same product as ``Â (X W)``, but the ``μ`` and
+    ``log σ²`` heads read the same ``X``, so they share one sparse product (the sparse products dominate a step).
+    """
 
     def __init__(self, d_in: int, d_out: int):
         super().__init__()
         self.weight = nn.Parameter(nn.init.xavier_normal_(torch.empty(d_in, d_out)))
         self.bias = nn.Parameter(torch.zeros(d_out))
 
-    def forward(self, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        h = F.normalize(adj @ (x @ self.weight) + self.bias, dim=-1)
+    def forward(self, ax: torch.Tensor) -> torch.Tensor:
+        h = F.normalize(torch.addmm(self.bias, ax, self.weight), dim=-1)
         return F.dropout(h, p=0.1, training=self.training)
 
 
@@ -84,8 +88,9 @@ class SkipLayer(nn.Module):
         super().__init__()
         self.conv, self.linear, self.g = GraphConv(d_in, d_out), nn.Linear(d_in, d_out), nn.Linear(2 * d_out, d_out)
 
-    def forward(self, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.g(torch.cat([F.leaky_relu(self.conv(adj, x)), F.leaky_relu(self.linear(x))], dim=-1))
+    def forward(self, ax: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``ax = Â x``, the graph-propagated ``x``."""
+        return self.g(torch.cat([F.leaky_relu(self.conv(ax)), F.leaky_relu(self.linear(x))], dim=-1))
 
 
 class GraphExpert(nn.Module):
@@ -102,8 +107,9 @@ class GraphExpert(nn.Module):
     def forward(self, adj: torch.Tensor, item_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = F.normalize(torch.cat([self.preference, self.mlp(item_x)]), dim=-1)
         for layer in self.layers:
-            x = F.leaky_relu(layer(adj, x))
-        return self.mu(adj, x), self.logvar(adj, x).clamp(max=MAX_LOGVAR)
+            x = F.leaky_relu(layer(symmetric_product(adj, x), x))
+        ax = symmetric_product(adj, x)
+        return self.mu(ax, x), self.logvar(ax, x).clamp(max=MAX_LOGVAR)
 
 
 def ranking_loss(z: torch.Tensor, item: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
@@ -159,7 +165,10 @@ class MVGAE(EvalCache, TrainedBaseline):
         self.n_users, self.n_nodes = ds.n_users, ds.n_users + ds.n_items
         self.kl_weight = kl_weight
         self.squash = ds.name.startswith("amazon")  # Model.py: sigmoid embeddings on the sparser Amazon data
-        self.register_buffer("adj", normalized_adjacency(users, items, ds.n_users, ds.n_items), persistent=False)
+        # CSR: a quarter faster than COO in the sparse × dense products of every step, and the same values; the
+        # products go through symmetric_product, whose backward needs no transpose
+        adj = to_csr(normalized_adjacency(users, items, ds.n_users, ds.n_items))
+        self.register_buffer("adj", adj, persistent=False)
         has_edge = torch.zeros(ds.n_items, dtype=torch.bool)
         has_edge[torch.from_numpy(items)] = True
         self.register_buffer("id_present", torch.cat([torch.ones(ds.n_users, dtype=torch.bool), has_edge]),
