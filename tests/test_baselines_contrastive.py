@@ -106,7 +106,7 @@ def clcrec_by_hand(model, batch, mask):
     the item's mixed embedding against its positive and negative users (``"users"``)."""
     u = model.embedding[batch.users]
     e = model.embedding[model.n_users + batch.items]
-    f = model.encoder(model.content[batch.items])
+    f = model.encode(batch.items)
     tau = model.tau
 
     def nce(anchor, cands):
@@ -171,7 +171,7 @@ def test_pad_clrec_adds_the_group_term(tiny_split, monkeypatch, negatives):
     monkeypatch.setattr(model, "content_mask", lambda shape: mask)
     per_example, reg = clcrec_by_hand(model, batch, mask)
     p = model.embedding[model.n_users + batch.user_items].mean(1)  # the user's preference: mean of its group
-    f = model.encoder(model.content[batch.items])
+    f = model.encode(batch.items)
     s = torch.einsum("bd,bkd->bk", F.normalize(p, dim=-1), F.normalize(f, dim=-1)) / model.tau
     group = torch.logsumexp(s, -1) - s[:, 0]
     expected = (0.7 * per_example + 0.3 * group).mean() + reg
@@ -221,7 +221,7 @@ def test_cold_items_get_no_interaction_signal(tiny_split, name):
             expected = model.users @ model.content(cold).T
             model.items[cold] = 5.0  # an ID row of a cold item plays no part
         else:
-            expected = model.embedding[users] @ model.encoder(model.content[cold]).T
+            expected = model.embedding[users] @ model.encode(cold).T
             model.embedding[model.n_users + cold] = 5.0
         assert torch.allclose(scores, expected)
         assert torch.equal(model.score_indices(users, cold), scores)

@@ -119,3 +119,31 @@ def test_cooccurrence_and_bpr_against_reference():
     u, un = torch.randn(3, 5), torch.randn(3, 5)
     ref = torch.stack([-torch.log(torch.sigmoid(e[b] @ u[b] - e[b] @ un[b])) for b in range(3)])  # Eq. 25
     assert torch.allclose(losses.bpr(e, u, un), ref)
+
+
+@pytest.mark.parametrize("image", [True, False])
+def test_content_linear_is_a_linear_layer_on_dense_content(image):
+    """The sparse read of the attribute block gives ``nn.Linear`` on ``dense_content``: the same initial weights,
+    outputs and gradients, for every item, a subset with repeats, and a 2-d index (items without attributes or
+    without an image included)."""
+    from m2vae_pyro.nn.content import ContentLinear, dense_content
+
+    from synthetic import tiny_dataset
+
+    torch.set_default_dtype(torch.float32)  # content is float32, as the baselines read it
+    ds = tiny_dataset(image=image)
+    torch.manual_seed(3)
+    sparse = ContentLinear(ds, 5)
+    torch.manual_seed(3)
+    dense = torch.nn.Linear(dense_content(ds).shape[1], 5)
+    assert torch.equal(sparse.weight, dense.weight) and torch.equal(sparse.bias, dense.bias)
+    x = dense_content(ds)
+    torch.testing.assert_close(sparse(), dense(x))
+    items = torch.tensor([[2, 0], [1, 0], [7, 29]])
+    out_s, out_d = sparse(items), dense(x[items])
+    assert out_s.shape == (3, 2, 5)
+    torch.testing.assert_close(out_s, out_d)
+    grad = torch.randn(3, 2, 5)
+    (out_s * grad).sum().backward(), (out_d * grad).sum().backward()
+    torch.testing.assert_close(sparse.weight.grad, dense.weight.grad)
+    torch.testing.assert_close(sparse.bias.grad, dense.bias.grad)

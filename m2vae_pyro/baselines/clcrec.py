@@ -53,7 +53,7 @@ from torch.nn import functional as F
 from ..data.dataset import Dataset
 from ..data.sampling import TripleSampler
 from ..data.split import ColdStartSplit
-from ..nn.content import dense_content
+from ..nn.content import ContentLinear
 from .base import Settings, TrainedBaseline
 from .contrastive import UserItemBatch, UserItemSampler, candidate_logits, first_candidate_nce
 
@@ -71,14 +71,14 @@ class CLCRec(TrainedBaseline):
         self.n_users = ds.n_users
         # one table for users then items, as the reference: its Xavier scale depends on the joint shape
         self.embedding = nn.Parameter(nn.init.xavier_normal_(torch.empty(ds.n_users + ds.n_items, settings.d)))
-        self.register_buffer("content", dense_content(ds), persistent=False)
-        self.encoder = nn.Sequential(nn.Linear(self.content.shape[1], settings.hidden), nn.LeakyReLU(),
+        # the reference's Linear(F, 256) on the content vector, read from the item index (same weights and values)
+        self.encoder = nn.Sequential(ContentLinear(ds, settings.hidden), nn.LeakyReLU(),
                                      nn.Linear(settings.hidden, settings.d))
         self._examples: UserItemSampler | None = None
 
     def encode(self, items: torch.Tensor) -> torch.Tensor:
         """``f(content)`` of item indices ``[n]`` → ``[n, d]``."""
-        return self.encoder(self.content[items])
+        return self.encoder(items)
 
     def prepare(self, sampler: TripleSampler, progress: bool) -> None:
         n_neg_users = self.n_neg if self.negatives == "users" else 0

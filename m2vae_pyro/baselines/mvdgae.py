@@ -47,7 +47,7 @@ from torch.nn import functional as F
 from ..data.batch import TripleBatch
 from ..data.dataset import Dataset
 from ..data.split import ColdStartSplit
-from ..nn.content import dense_content
+from ..nn.content import ContentLinear
 from .base import Settings, TrainedBaseline
 from .graph import EvalCache, row_mean, select_rows, sparse, warm_pairs
 
@@ -109,11 +109,10 @@ class MvDGAE(EvalCache, TrainedBaseline):
         has_edge = torch.zeros(n_i, dtype=torch.bool)
         has_edge[torch.from_numpy(items)] = True
         self.register_buffer("has_edge", has_edge, persistent=False)
-        self.register_buffer("content", dense_content(ds), persistent=False)
         self.users = nn.Embedding(n_u, d)
         self.attributes = nn.Embedding(n_a, d)
         nn.init.normal_(self.users.weight, std=0.1), nn.init.normal_(self.attributes.weight, std=0.1)
-        self.item_proj = nn.Linear(self.content.shape[1], d)
+        self.item_proj = ContentLinear(ds, d)  # Linear(dense content, d), read sparsely
         self.fuse = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))  # shared over views (§4.2)
         self.decoders = nn.Parameter(torch.stack([torch.eye(d)] * 3))  # W_m of IUI, IAI, UIU
         self.log_w2 = nn.Parameter(torch.zeros(3))
@@ -121,7 +120,7 @@ class MvDGAE(EvalCache, TrainedBaseline):
 
     def encode(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Fused user ``[n_users, d]`` and item ``[n_items, d]`` embeddings (Eq. 2–4)."""
-        xu, xi, xa = self.users.weight, self.item_proj(self.content), self.attributes.weight
+        xu, xi, xa = self.users.weight, self.item_proj(), self.attributes.weight
         iui = two_step(self.g_iu, self.g_ui, xu, xi, xi)
         iai = two_step(self.g_ia, self.g_ai, xa, xi, xi)
         uiu = two_step(self.g_ui, self.g_iu, xi, xu, xu)
