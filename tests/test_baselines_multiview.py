@@ -132,3 +132,19 @@ def test_mvdgae_scores_are_the_mlp_on_concatenated_embeddings(tiny_split):
 
 def test_vmose_is_registered_as_unavailable():
     assert "no paper or code found" in spec("vmose").unavailable
+
+
+def test_fit_trains_without_pyro_checks_and_restores_them(tiny_split, monkeypatch):
+    """Pyro's argument checks are off while a baseline trains (as in M²VAE's trainer) and on again afterwards."""
+    from m2vae_pyro.baselines.mvgae import MVGAE
+
+    seen = []
+    loss = MVGAE.loss
+    monkeypatch.setattr(MVGAE, "loss", lambda self, batch: seen.append(
+        pyro.poutine.util.is_validation_enabled()) or loss(self, batch))
+    ds, split = tiny_split
+    model = build_baseline("mvgae", ds, split, SETTINGS, TINY)
+    assert pyro.poutine.util.is_validation_enabled()  # conftest turns them on
+    model.fit(progress=False)
+    assert seen and not any(seen)
+    assert pyro.poutine.util.is_validation_enabled()
