@@ -35,12 +35,19 @@ def test_first_candidate_nce_by_hand():
     assert torch.allclose(first_candidate_nce(logits, tau), torch.tensor(expected))
 
 
-def test_candidate_logits_is_the_gathered_dot_product():
+@pytest.mark.parametrize("rows", [6, 400])  # the full product (6 rows) and the gathered candidates (400 > 50·2)
+def test_candidate_logits_is_the_gathered_dot_product(rows):
     g = torch.Generator().manual_seed(0)
-    anchor, table = torch.randn(4, 3, generator=g), torch.randn(6, 3, generator=g)
-    index = torch.randint(6, (4, 5), generator=g)
+    anchor = torch.randn(4, 3, generator=g, requires_grad=True)
+    table = torch.randn(rows, 3, generator=g, requires_grad=True)
+    index = torch.randint(rows, (4, 2), generator=g)
+    index[1, 1] = index[1, 0]  # a row twice in one example
     expected = torch.einsum("bd,bkd->bk", anchor, table[index])
-    assert torch.allclose(candidate_logits(anchor, table, index), expected, atol=1e-6)
+    weights = torch.randn(4, 2, generator=g)
+    got = candidate_logits(anchor, table, index)
+    torch.testing.assert_close(got, expected)
+    grads = torch.autograd.grad((got * weights).sum(), (anchor, table))
+    torch.testing.assert_close(grads, torch.autograd.grad((expected * weights).sum(), (anchor, table)))
 
 
 def test_contrast_is_the_cooccurrence_loss_with_the_positive():
