@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 
 from m2vae_pyro.baselines import Settings, build_baseline, spec
 from m2vae_pyro.baselines.graph import normalized_adjacency, row_mean, symmetric_product, to_csr, warm_pairs
-from m2vae_pyro.baselines.mvdgae import bayesian_weighting, proximity
+from m2vae_pyro.baselines.mvdgae import bayesian_weighting, proximity, reconstruction_bce
 from m2vae_pyro.baselines.mvgae import SAMPLE_SCALE, ranking_loss
 from m2vae_pyro.data.batch import TripleBatch
 from m2vae_pyro.data.sampling import TripleSampler
@@ -148,3 +149,41 @@ def test_fit_trains_without_pyro_checks_and_restores_them(tiny_split, monkeypatc
     model.fit(progress=False)
     assert seen and not any(seen)
     assert pyro.poutine.util.is_validation_enabled()
+
+
+def test_mvdgae_loss_over_the_batch_rows_is_the_loss_over_every_row(tiny_split):
+    """The fusion MLP runs only over the batch's users and items; the loss and its gradients are those of the
+    full-graph pass (Eq. 10–11 written over all embeddings, the same view-dropout draw)."""
+    from m2vae_pyro.baselines.graph import select_rows
+
+    ds, split = tiny_split
+    model = build_baseline("mvdgae", ds, split, SETTINGS, TINY | {"recon_nodes": 5}).train()
+    batch = a_batch(split, ds)
+    # negatives only among users 0–9 and positives above them: the batch's first distinct users are not the
+    # positives' first, so a row mix-up between the two shows
+    rows = batch.pos_users >= 10
+    batch = dataclasses.replace(batch, **{f: getattr(batch, f)[rows] for f in
+                                          ("index", "items", "pos_users", "pos_items", "neg_items")},
+                                neg_users=batch.pos_users[rows] % 10)
+
+    def full(batch):
+        h_u, h_i = model.encode()
+        n = len(batch.items)
+        logits = model.predict(h_u[torch.cat([batch.pos_users, batch.neg_users])], h_i[batch.items.repeat(2)])
+        rec = torch.nn.functional.mse_loss(torch.sigmoid(logits), torch.cat([torch.ones(n), torch.zeros(n)]))
+        bi, bu = batch.items.unique()[:5], batch.pos_users.unique()[:5]
+        rows = (select_rows(model.g_iu_bin, bi), select_rows(model.g_ia_bin, bi), select_rows(model.g_ui_bin, bu))
+        recon = torch.stack([reconstruction_bce(h, w, proximity(r, t)) for h, w, r, t in
+                             zip((h_i[bi], h_i[bi], h_u[bu]), model.decoders, rows, model.thresholds, strict=True)])
+        return bayesian_weighting(recon, model.log_w2) + rec
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    torch.manual_seed(7)
+    got = model.loss(batch)
+    got_grads = torch.autograd.grad(got, params, allow_unused=True)
+    torch.manual_seed(7)
+    want = full(batch)
+    want_grads = torch.autograd.grad(want, params, allow_unused=True)
+    torch.testing.assert_close(got, want)
+    for g, w in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(g, w)

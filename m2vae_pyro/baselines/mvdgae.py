@@ -118,8 +118,12 @@ class MvDGAE(EvalCache, TrainedBaseline):
         self.log_w2 = nn.Parameter(torch.zeros(3))
         self.scorer = nn.Sequential(nn.Linear(2 * d, d), nn.ReLU(), nn.Linear(d, 1))
 
-    def encode(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fused user ``[n_users, d]`` and item ``[n_items, d]`` embeddings (Eq. 2–4)."""
+    def encode(self, users: torch.Tensor | None = None,
+               items: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fused user ``[n_users, d]`` and item ``[n_items, d]`` embeddings (Eq. 2–4), or only the rows of ``users``
+        and ``items``: the meta-path aggregation runs over the whole graph (cheap sparse products), the shared
+        fusion MLP — row-wise, most of a step on Amazon — only over the rows asked for. The view-dropout draw
+        covers every item either way."""
         xu, xi, xa = self.users.weight, self.item_proj(), self.attributes.weight
         iui = two_step(self.g_iu, self.g_ui, xu, xi, xi)
         iai = two_step(self.g_ia, self.g_ai, xa, xi, xi)
@@ -127,6 +131,10 @@ class MvDGAE(EvalCache, TrainedBaseline):
         keep = self.has_edge.float()  # a cold item has no interaction view
         if self.training:
             keep = keep * (torch.rand_like(keep) >= self.dropout).float()
+        if items is not None:
+            iui, iai, keep = iui[items], iai[items], keep[items]
+        if users is not None:
+            uiu = uiu[users]
         h_items = (self.fuse(iui) * keep[:, None] + self.fuse(iai)) / 2
         return self.fuse(uiu), h_items
 
@@ -135,16 +143,16 @@ class MvDGAE(EvalCache, TrainedBaseline):
         return self.scorer(torch.cat([h_u, h_i], dim=-1)).squeeze(-1)
 
     def loss(self, batch: TripleBatch) -> torch.Tensor:
-        h_u, h_i = self.encode()
-        items = torch.cat([batch.items, batch.items])
-        users = torch.cat([batch.pos_users, batch.neg_users])
+        items, item_rows = torch.unique(batch.items, return_inverse=True)
+        users, user_rows = torch.unique(torch.cat([batch.pos_users, batch.neg_users]), return_inverse=True)
+        h_u, h_i = self.encode(users, items)  # rows of the batch's distinct users and items
         n = len(batch.items)
         target = torch.cat([torch.ones(n), torch.zeros(n)])
-        rec = F.mse_loss(torch.sigmoid(self.predict(h_u[users], h_i[items])), target)  # Eq. 10
-        bi = batch.items.unique()[: self.recon_nodes]
+        rec = F.mse_loss(torch.sigmoid(self.predict(h_u[user_rows], h_i[item_rows.repeat(2)])), target)  # Eq. 10
+        bi = items[: self.recon_nodes]
         bu = batch.pos_users.unique()[: self.recon_nodes]
         rows = (select_rows(self.g_iu_bin, bi), select_rows(self.g_ia_bin, bi), select_rows(self.g_ui_bin, bu))
-        nodes = (h_i[bi], h_i[bi], h_u[bu])
+        nodes = (h_i[: len(bi)], h_i[: len(bi)], h_u[torch.searchsorted(users, bu)])
         recon = torch.stack([reconstruction_bce(h, w, proximity(r, t))
                              for h, w, r, t in zip(nodes, self.decoders, rows, self.thresholds, strict=True)])
         return bayesian_weighting(recon, self.log_w2) + rec  # Eq. 11
