@@ -97,6 +97,8 @@ class ContentLinear(nn.Linear):
         if self.images is not None:
             image = pick(self.images) @ self.weight[:, a:].T
             out = image if out is None else out + image
+        if out is None:  # no content at all: the layer is its bias
+            out = self.weight.new_zeros(len(pick(self.attr_columns)), self.out_features)
         return out if self.bias is None else out + self.bias
 
 
