@@ -19,13 +19,10 @@ import time
 
 import pyro
 import torch
-from real_data import load_or_exit
+from real_data import table3_cells
 
 from m2vae_pyro.baselines.registry import LEARNED
 from m2vae_pyro.data.sampling import TripleSampler
-from m2vae_pyro.data.split import cold_start_split
-from m2vae_pyro.experiments.harness import unavailable
-from m2vae_pyro.experiments.models import Spec, build_model, m2vae_config
 
 WARMUP = 3
 
@@ -61,23 +58,14 @@ def main() -> None:
     print(f"threads: {args.threads}, median of {args.steps} steps after {WARMUP}")
     print("| dataset | model | ms per step | steps per epoch | training s per epoch |")
     print("|---|---|---|---|---|")
-    for name in args.datasets.split(","):
-        ds = load_or_exit(name, args.data_dir, images=True, progress=False)
-        spec = Spec(name, epochs=1)
-        cfg = m2vae_config("m2vae", spec, 0)
-        split = cold_start_split(ds, 0, cfg.cold_fraction, cfg.threshold)
-        for model in args.models.split(","):
-            if why := unavailable(model):
-                print(f"| {name} | {model} | not available: {why} | | |")
-                continue
-            rec = build_model(model, ds, split, 0, spec)
+    for name, model, ds, split, rec in table3_cells(args.datasets, args.models, args.data_dir):
+        if rec is not None:
             s = rec.settings
             sampler = TripleSampler(split, ds.n_users, ds.n_items, s.c_p, s.c_n)
             rec.prepare(sampler, False)
             seconds = step_seconds(rec, sampler, args.steps)
             n = sum(1 for _ in rec.batches(sampler, 1))
             print(f"| {name} | {model} | {seconds * 1e3:.0f} | {n} | {seconds * n:.0f} |", flush=True)
-
 
 if __name__ == "__main__":
     main()

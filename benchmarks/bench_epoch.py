@@ -16,12 +16,9 @@ import argparse
 import time
 
 import torch
-from real_data import load_or_exit
+from real_data import table3_cells
 
 from m2vae_pyro.baselines.registry import LEARNED
-from m2vae_pyro.data.split import cold_start_split
-from m2vae_pyro.experiments.harness import unavailable
-from m2vae_pyro.experiments.models import Spec, build_model, m2vae_config
 
 MODELS = ("m2vae", "paper-literal", *LEARNED)  # every learned row of Table 3
 
@@ -37,16 +34,8 @@ def main() -> None:
     print(f"threads: {args.threads}")
     print("| dataset | model | pre-training s | epoch + validation s | total s |")
     print("|---|---|---|---|---|")
-    for name in args.datasets.split(","):
-        ds = load_or_exit(name, args.data_dir, images=True, progress=False)
-        spec = Spec(name, epochs=1)
-        cfg = m2vae_config("m2vae", spec, 0)
-        split = cold_start_split(ds, 0, cfg.cold_fraction, cfg.threshold)
-        for model in args.models.split(","):
-            if why := unavailable(model):
-                print(f"| {name} | {model} | not available: {why} | | |")
-                continue
-            rec = build_model(model, ds, split, 0, spec)
+    for name, model, _, _, rec in table3_cells(args.datasets, args.models, args.data_dir):
+        if rec is not None:
             pre = 0.0
             if hasattr(rec, "prepare"):  # time the baselines' one-off pre-training on its own
                 original = rec.prepare
