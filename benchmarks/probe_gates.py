@@ -23,14 +23,13 @@ Usage: python benchmarks/probe_gates.py [--planted user|pair] [--factors F] [--s
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 import pandas as pd
 import torch
 
-from m2vae_pyro.config import Config
+from m2vae_pyro.config import Config, parse_field
 from m2vae_pyro.data.dataset import Dataset
 from m2vae_pyro.data.synthetic import as_dataset, generate, planted_items
 from m2vae_pyro.m2vae import M2VAE
@@ -90,7 +89,8 @@ def main() -> None:
     args = p.parse_args()
     if args.no_decoder_content:
         Decoder.content_term = lambda self, content: 0.0
-    settings = [{}] + [{k: json.loads(v) for k, v in (kv.split("=", 1) for kv in s.split(","))} for s in args.set]
+    settings = [{}] + [{k: parse_field(k, v) for k, v in (kv.split("=", 1) for kv in s.split(","))}
+                       for s in args.set]
     readout = "per-user mean image gate" if args.planted == "user" else "per-pair image gate"
     print(f"planted: {args.planted}, factors {args.factors}, seed {args.seed}, "
           f"decoder content: {not args.no_decoder_content}")

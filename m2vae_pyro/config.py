@@ -28,6 +28,8 @@ class Config:
     dcl: str = "pairwise"  # literal | pairwise | infonce (DESIGN §3; pairwise won on validation, docs/paper-map.md)
     tau_dcl: float = 1.0
     tau_gate: float = 1.0  # Eq. 13
+    # Eq. 12's three factors each at unit RMS before their product (nn/experts.py::rms_normalise); False as printed
+    gate_norm: bool = False
     co_tau: float = 0.1  # Eq. 20 has none (1.0 is the literal form); 0.1 is the author's code
     co_include_positive: bool = True  # the author's code; Eq. 20 as printed has only negatives (False)
     sigma_obs: float | None = None  # Eq. 24: None → sqrt(d/2), so −log p is the MSE up to a constant
@@ -80,6 +82,17 @@ class Config:
     # validation curve moves ±0.01 from epoch to epoch, so the best raw epoch is partly noise that test items miss
     weight_ema: float = 0.0
     kl_weight: float = 1.0  # weight of the KL terms of Eq. 22–23 (1 as written; < 1 a β-VAE-style probe)
+    # weight of the likelihood of e_i (Eq. 21, 24). With kl_weight at the same value the whole ELBO is scaled: its
+    # optimum in the latent path (σ_obs, the prior's spread, the posterior codes) is unchanged, but it pulls less
+    # on the networks it shares with the ranking terms (version 3, docs/paper-map.md)
+    recon_weight: float = 1.0
+    # what the ELBO does to the ID embedding e_i: "shared" (the likelihood of Eq. 24 and the ID view of Eq. 2 both
+    # train it, as printed) | "data" (e_i is observed data to the ELBO: a stop-gradient on the likelihood's target
+    # and on the ID view's input, so e_i is trained by the warm BPR alone and the ELBO cannot move it toward e_new)
+    id_target: str = "shared"
+    # σ_obs of Eq. 24: "fixed" (sigma_obs, or sqrt(d/2)) | "learned" (a per-dimension σ fitted by the ELBO, the
+    # calibrated decoder of σ-VAE; it starts at sigma_obs, or at the item embeddings' initial sd 0.1)
+    obs_noise: str = "fixed"
     # version 2 learns slowly and its validation curve is noisy (±0.01 HR@5 epoch to epoch on ML-100K): patience 5
     # stopped it on a plateau (RESULTS "Version 2"); experiments hand the same budget to the baselines
     epochs: int = 40
@@ -118,7 +131,8 @@ class Config:
                    "fusion": ("moe", "weighted_poe"), "prior": tuple(PRIORS), "combine": COMBINES,
                    "cold_path": ("guide", "prior"), "preset": tuple(PRESET_NAMES),
                    "image_norm": ("none", "center_l2"), "z_scale": ("views", "learned"),
-                   "content_norm": ("none", "l2"), "latent_grad": ("shared", "detached")}
+                   "content_norm": ("none", "l2"), "latent_grad": ("shared", "detached"),
+                   "id_target": ("shared", "data"), "obs_noise": ("fixed", "learned")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise DataError(None, f"config field {name} = {getattr(self, name)!r}; choose one of {allowed}")
@@ -165,7 +179,7 @@ COMBINES = ("sum", "mean", "poe")
 _AT_LEAST_ONE = ("d", "prior_hidden", "view_gate_hidden", "c_p", "c_n", "batch_size", "epochs", "patience",
                  "eval_every", "eval_memory_mb")
 _POSITIVE = ("lr", "tau_dcl", "tau_gate", "co_tau", "sigma_obs", "poe_eps")
-_NON_NEGATIVE = ("alpha_dcl", "beta_co", "bpr_warm", "weight_decay", "kl_warmup_steps", "seed")
+_NON_NEGATIVE = ("alpha_dcl", "beta_co", "bpr_warm", "weight_decay", "kl_warmup_steps", "seed", "recon_weight")
 _FRACTIONS = ("id_dropout", "content_dropout", "decoder_content_dropout", "weight_ema")  # rates in [0, 1)
 
 # Named presets of the formulation (DESIGN v2 "Presets"). ``default`` is version 2 at the Config defaults;

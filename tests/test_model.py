@@ -306,3 +306,31 @@ def test_latent_grad_decides_whether_the_kl_trains_the_raw_content_encoders(late
     reached = [g is not None and bool(g.abs().sum() > 0) for g in raw]
     assert reached == [latent_grad == "shared"] * 2
     assert nets.attr_head.mu.weight.grad.abs().sum() > 0  # the view heads learn either way
+
+
+def test_e_i_as_data_stops_every_elbo_gradient_at_the_id_embedding():
+    """``id_target = data``: neither the likelihood nor the ID view moves e_i; only the factors (warm BPR, co-occurrence) do."""
+    import pyro
+
+    from m2vae_pyro.programs.plain import plain_loss
+
+    ds = tiny_dataset(image=True)
+    for target, expect in (("shared", True), ("data", False)):
+        _, nets, model, guide, batch = build(ds, id_target=target, bpr_warm=0.0, beta_co=0.0, obs_noise="learned")
+        torch.manual_seed(0)
+        loss = plain_loss(nets, batch, 1.0)
+        (grad,) = torch.autograd.grad(loss, [nets.item_emb.weight], allow_unused=True)
+        assert (grad is not None and bool(grad.abs().sum() > 0)) is expect, target
+        sigma = torch.autograd.grad(plain_loss(nets, batch, 1.0), [nets.log_sigma_obs])[0]
+        assert sigma.abs().sum() > 0  # the learned σ_obs of Eq. 24 is fitted by the ELBO
+        pyro.clear_param_store()
+
+
+def test_gate_norm_gives_order_one_gate_logits_at_initialisation():
+    from m2vae_pyro.nn.experts import modality_logits
+
+    torch.manual_seed(0)
+    u, z, zc = 0.1 * torch.randn(64, 32), 0.01 * torch.randn(64, 32), 0.01 * torch.randn(64, 32)
+    w = torch.randn(32) / 32**0.5
+    assert modality_logits(u, z, zc, w).abs().max() < 1e-3  # as printed: ~1e-5, the gates sit at 1/M
+    assert modality_logits(u, z, zc, w, normalise=True).std() > 0.3

@@ -13,7 +13,10 @@ from synthetic import tiny_dataset
 SETTINGS = {**{v: VARIANTS[v] for v in ("full", "w/o-common", "weighted-poe", "w/o-dcl")},
             "paper-literal": PRESET_NAMES["paper-literal"], "combine=sum": {"combine": "sum"},
             "combine=poe": {"combine": "poe"}, "no id dropout": {"id_dropout": 0.0}, "vamp": {"prior": "vamp"},
-            "learned z scale": {"z_scale": "learned"}}
+            "learned z scale": {"z_scale": "learned"},
+            "e_i as data, learned σ_obs, ELBO weight": {"id_target": "data", "obs_noise": "learned",
+                                                        "recon_weight": 0.1, "kl_weight": 0.1},
+            "gate_norm": {"gate_norm": True, "tau_gate": 0.5}}
 
 
 @pytest.mark.parametrize("setting", list(SETTINGS))

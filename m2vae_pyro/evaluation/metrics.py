@@ -22,10 +22,15 @@ METRICS = ("hr", "recall", "ndcg", "ndcg_std")
 def rank_metrics(scores: torch.Tensor, truth: torch.Tensor, ks: tuple[int, ...] = (5, 10, 20)) -> dict[str, float]:
     """``scores``/``truth`` ``[Q, C]`` (queries × candidates, truth bool); rows without any positive are skipped."""
     keep = truth.any(dim=1)
-    scores, truth = scores[keep], truth[keep]
-    out: dict[str, float] = {"n_queries": float(len(scores))}
-    if not len(scores):
-        return out | {f"{m}@{k}": float("nan") for k in ks for m in METRICS}
+    per = per_query_metrics(scores[keep], truth[keep], ks)
+    out: dict[str, float] = {"n_queries": float(keep.sum())}
+    return out | {name: float(v.mean()) if len(v) else float("nan") for name, v in per.items()}
+
+
+def per_query_metrics(scores: torch.Tensor, truth: torch.Tensor, ks: tuple[int, ...] = (5, 10, 20)
+                      ) -> dict[str, torch.Tensor]:
+    """Every metric of :func:`rank_metrics` per query (row), ``{"hr@5": [Q], ...}``, rows kept as given (a row
+    without a positive scores 0, and ``recall``/``ndcg_std`` NaN, there)."""
     kmax = min(max(ks), scores.shape[1])
     # a stable sort: equal scores rank by candidate index (topk would order them by memory layout, so a tied model
     # such as userpop scored differently through two code paths)
@@ -33,6 +38,7 @@ def rank_metrics(scores: torch.Tensor, truth: torch.Tensor, ks: tuple[int, ...] 
     hits = torch.gather(truth, 1, top).double()  # [I, kmax]
     discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, dtype=torch.float64))
     n_true = truth.sum(dim=1)
+    out: dict[str, torch.Tensor] = {}
     for k in ks:
         h = hits[:, :k]
         dcg = (h * discount[:k]).sum(1)
@@ -40,10 +46,10 @@ def rank_metrics(scores: torch.Tensor, truth: torch.Tensor, ks: tuple[int, ...] 
         ideal_cum = torch.cat([torch.zeros(1, dtype=torch.float64), discount[:k].cumsum(0)])
         retrieved_idcg = ideal_cum[n_hit]
         std_idcg = ideal_cum[torch.clamp(n_true, max=k)]
-        out[f"hr@{k}"] = float((n_hit.double() / k).mean())
-        out[f"recall@{k}"] = float((n_hit.double() / n_true).mean())
-        out[f"ndcg@{k}"] = float(torch.where(n_hit > 0, dcg / retrieved_idcg.clamp_min(1e-12), 0.0).mean())
-        out[f"ndcg_std@{k}"] = float((dcg / std_idcg).mean())
+        out[f"hr@{k}"] = n_hit.double() / k
+        out[f"recall@{k}"] = n_hit.double() / n_true
+        out[f"ndcg@{k}"] = torch.where(n_hit > 0, dcg / retrieved_idcg.clamp_min(1e-12), 0.0)
+        out[f"ndcg_std@{k}"] = dcg / std_idcg
     return out
 
 

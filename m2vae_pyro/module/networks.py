@@ -6,6 +6,7 @@ gets *which* distribution, this module says what the distributions are.
 
 from __future__ import annotations
 
+import numpy as np
 import pyro.distributions as dist
 import torch
 from torch import nn
@@ -26,6 +27,7 @@ from ..nn.experts import (
     modality_logits,
     moe_posterior,
     poe,
+    rms_normalise,
     softplus_weight,
 )
 from .priors import fused_mean_terms, make_prior
@@ -82,6 +84,9 @@ class M2VAENetworks(nn.Module):
         # z_scale = "learned": a per-dimension shift of the posterior's log-variance (Eq. 17), so that z's noise is
         # not the blend of the view variances that Eq. 23 holds near 1
         self.z_logvar_shift = nn.Parameter(torch.zeros(d), requires_grad=config.z_scale == "learned")
+        if config.obs_noise == "learned":  # Eq. 24 with a fitted σ_obs (only then a parameter: old checkpoints load)
+            start = config.sigma_obs if config.sigma_obs is not None else 0.1
+            self.log_sigma_obs = nn.Parameter(torch.full((d,), float(np.log(start))))
         content_widths = [d] * self.n_modalities if config.decoder_content else []
         self.decoder = Decoder(d, content_widths, d, config.decoder_hidden)  # Eq. 19
         self.prior = make_prior(config.prior, self)  # Eq. 22, swappable (module/priors.py)
@@ -186,7 +191,7 @@ class M2VAENetworks(nn.Module):
         if not self.config.modality_moe:
             return modality_gates(torch.zeros_like(present, dtype=user.dtype), present, 1.0)
         user_v = self.self_gate(user)  # Eq. 11
-        logits = torch.stack([modality_logits(user_v[m], z[m], z_com, self.gate_w[m])  # Eq. 12
+        logits = torch.stack([modality_logits(user_v[m], z[m], z_com, self.gate_w[m], self.config.gate_norm)  # Eq. 12
                               for m in range(self.n_modalities)], dim=-1)
         return modality_gates(logits, present, self.config.tau_gate)  # Eq. 13
 
@@ -201,8 +206,11 @@ class M2VAENetworks(nn.Module):
             shape = (self.n_modalities, user.shape[0], present.shape[-1])
             return modality_gates(torch.zeros(shape, dtype=user.dtype, device=user.device), present, 1.0, dim=0)
         user_v = self.self_gate(user)  # Eq. 11
-        com = 1.0 if views.mu_com is None else views.mu_com
-        logits = torch.stack([user_v[m] @ (views.mu[m] * com * self.gate_w[m]).T  # Eq. 12
+        com, mu = 1.0 if views.mu_com is None else views.mu_com, views.mu
+        if self.config.gate_norm:  # each factor at unit RMS, as in modality_logits (separable per user and item)
+            user_v = [rms_normalise(u) for u in user_v]
+            mu, com = rms_normalise(mu), com if views.mu_com is None else rms_normalise(com)
+        logits = torch.stack([user_v[m] @ (mu[m] * com * self.gate_w[m]).T  # Eq. 12
                               for m in range(self.n_modalities)])
         return modality_gates(logits, present, self.config.tau_gate, dim=0)  # Eq. 13
 
@@ -253,7 +261,7 @@ class M2VAENetworks(nn.Module):
 
         ``has_id`` ``[B]`` bool drops the ID expert where it is false (ID dropout); ``None`` keeps it everywhere.
         """
-        mu_e, logvar_e = self.id_head(self.item_emb(items))  # Eq. 2
+        mu_e, logvar_e = self.id_head(self.id_target(items))  # Eq. 2
         mu, logvar = moe_posterior(mu_e, logvar_e, fused.mu, fused.logvar, self.config.combine, has_id)  # Eq. 17
         return self.z_normal(mu, logvar)  # Eq. 18
 
@@ -285,8 +293,18 @@ class M2VAENetworks(nn.Module):
         return self.prior.mean_terms(self, views, user)
 
     def likelihood_dist(self, e_new: torch.Tensor) -> dist.TorchDistribution:
-        """``p(e_i | a, c, z) = N(e_new, σ_obs² I)`` (Eq. 21, 24)."""
-        return dist.Normal(e_new, self.config.obs_scale).to_event(1)
+        """``p(e_i | a, c, z) = N(e_new, σ_obs² I)`` (Eq. 21, 24); σ_obs fixed or fitted (``Config.obs_noise``)."""
+        scale = self.log_sigma_obs.exp() if self.config.obs_noise == "learned" else self.config.obs_scale
+        return dist.Normal(e_new, scale).to_event(1)
+
+    def id_target(self, items: torch.Tensor) -> torch.Tensor:
+        """``e_i`` as the ELBO sees it (the likelihood's observation and the ID view's input; ``Config.id_target``).
+
+        ``data`` stops the ELBO's gradient at ``e_i``: the stop-gradient must cover the ID view too, or the
+        likelihood reaches ``e_i`` through the posterior (measured: 23× the warm BPR's gradient, issue 30).
+        """
+        e = self.item_emb(items)
+        return e.detach() if self.config.id_target == "data" else e
 
     def id_present(self, n: int, device: torch.device) -> torch.Tensor | None:
         """ID dropout: which of ``n`` training triples keep the ID view (``None``: all of them).
