@@ -309,7 +309,7 @@ def test_latent_grad_decides_whether_the_kl_trains_the_raw_content_encoders(late
 
 
 def test_e_i_as_data_stops_every_elbo_gradient_at_the_id_embedding():
-    """``id_target = data``: neither the likelihood nor the ID view moves e_i; only the factors (warm BPR, co-occurrence) do."""
+    """``id_target = data``: neither the likelihood nor the ID view moves e_i; only the factors do."""
     import pyro
 
     from m2vae_pyro.programs.plain import plain_loss
