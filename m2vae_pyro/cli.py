@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--users", default=None, metavar="ID,ID,...", help="rank only these users (raw ids)")
     predict.add_argument("--include-known", action="store_true",
                          help="keep the users a warm item is already a training positive of")
+    predict.add_argument("--samples", type=int, default=0, metavar="S",
+                         help="add the posterior mean and sd of each score and the probability that the user is in "
+                              "the item's top --k under the posterior, from S draws per (item, user) (default 0: off)")
     predict.add_argument("--out", type=Path, required=True, help="CSV to write: item,rank,user,score")
     predict.add_argument("--force", action="store_true", help="replace an existing --out file")
     _device_arg(predict)
@@ -317,16 +320,24 @@ def _model_and_request(args: argparse.Namespace):
 def cmd_predict(args: argparse.Namespace) -> int:
     import torch
 
-    from .predict import predictions_frame, top_users, write_csv
+    from .evaluation.protocols import candidate_users
+    from .predict import posterior_top_users, predictions_frame, top_users, write_csv
 
     if args.k < 1:
         raise DataError(None, f"--k must be ≥ 1, got {args.k}")
+    if args.samples < 0 or args.samples == 1:
+        raise DataError(None, f"--samples must be 0 (off) or ≥ 2, got {args.samples}")
     model, items, users = _model_and_request(args)
     with torch.inference_mode():
         top, scores = top_users(model, items, args.k, users, exclude_known=not args.include_known)
-    frame = predictions_frame(model, items, top, scores)
+    posterior = None
+    if args.samples:
+        cand = candidate_users(model.split) if users is None else users
+        posterior = posterior_top_users(model, items, cand, top, args.samples, args.k, not args.include_known)
+    frame = predictions_frame(model, items, top, scores, posterior)
     write_csv(frame, args.out, args.force)
-    print(f"top-{args.k} users of {len(items)} items written to {args.out} ({len(frame)} rows: item,rank,user,score)")
+    print(f"top-{args.k} users of {len(items)} items written to {args.out} ({len(frame)} rows: "
+          + ",".join(frame.columns) + ")")
     return 0
 
 

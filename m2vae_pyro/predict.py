@@ -90,11 +90,42 @@ def top_users(model: M2VAE, items: np.ndarray, k: int = 20, users: np.ndarray | 
     return np.concatenate(out_u), np.concatenate(out_s)
 
 
-def predictions_frame(model: M2VAE, items: np.ndarray, users: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
-    """``item,rank,user,score`` rows with raw ids (rank 1 is the best; known positives, at −inf, are dropped)."""
+def posterior_top_users(model: M2VAE, items: np.ndarray, users: np.ndarray, top: np.ndarray, samples: int,
+                        k: int, exclude_known: bool = True) -> dict[str, np.ndarray]:
+    """For each pair of ``top`` (``[I, k']`` user indices per item, from :func:`top_users`): the posterior mean and sd
+    of its score over ``samples`` draws, and the probability that the user is in the item's top ``k`` among the
+    candidate ``users`` under the posterior (per draw, the user's rank among all candidates; known positives of a
+    warm item are excluded from the ranking as in :func:`top_users`). Returns ``score_mean``, ``score_sd``,
+    ``p_top`` each ``[I, k']``.
+    """
+    from .evaluation.posterior import draw_pair_scores
+
+    col = np.full(model.ds.n_users, -1)
+    col[users] = np.arange(len(users))
+    train = model.split.train_mask
+    known_items, known_users = model.split.pos_items[train], model.split.pos_users[train]
+    out = {name: np.zeros(top.shape, np.float32) for name in ("score_mean", "score_sd", "p_top")}
+    for row, item in enumerate(items):
+        cold = model.split.role[item] != 0
+        s = draw_pair_scores(model.model, model.guide, np.array([item]), users, cold, samples)[:, 0]  # [S, U]
+        if exclude_known:
+            s[:, col[known_users[known_items == item]]] = -np.inf
+        rank = (s[:, None, :] > s[:, col[top[row]], None]).sum(-1)  # [S, k']: users scoring higher in that draw
+        picked = s[:, col[top[row]]]
+        out["score_mean"][row], out["score_sd"][row] = picked.mean(0), picked.std(0, ddof=1)
+        out["p_top"][row] = (rank < k).mean(0)
+    return out
+
+
+def predictions_frame(model: M2VAE, items: np.ndarray, users: np.ndarray, scores: np.ndarray,
+                      posterior: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """``item,rank,user,score`` rows with raw ids (rank 1 is the best; known positives, at −inf, are dropped), and
+    the columns of :func:`posterior_top_users` when given."""
     n, k = users.shape
     frame = pd.DataFrame({"item": np.repeat(model.ds.item_ids[items], k), "rank": np.tile(np.arange(1, k + 1), n),
                           "user": model.ds.user_ids[users.reshape(-1)], "score": scores.reshape(-1)})
+    for name, values in (posterior or {}).items():
+        frame[name] = values.reshape(-1)
     return frame[np.isfinite(frame["score"])].reset_index(drop=True)
 
 

@@ -240,3 +240,28 @@ def test_facade_takes_raw_ids_and_names_unknown_ones(synth_run):
         model.score([999999], items)
     with pytest.raises(DataError, match=r"unknown item id\(s\): 'x'"):
         model.embed_cold_items(users, ["x"])
+
+
+def test_predict_samples_adds_posterior_mean_sd_and_top_k_probability(synth_run, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from m2vae_pyro.evaluation.posterior import draw_pair_scores
+    from m2vae_pyro.evaluation.protocols import candidate_users
+    from m2vae_pyro.runs import load_run
+
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(synth_run), "--role", "test", "--k", "3", "--samples", "40", "--out", str(out)]) == 0
+    frame = pd.read_csv(out, dtype={"item": str, "user": str})
+    assert list(frame.columns) == ["item", "rank", "user", "score", "score_mean", "score_sd", "p_top"]
+    assert (frame["score_sd"] > 0).all() and frame["p_top"].between(0, 1).all()
+    # over the draws, each rank among the candidates is held by exactly k users: P(top-k) sums to k per item
+    model = load_run(synth_run)
+    users = candidate_users(model.split)
+    item = model.split.items("test")[:1]
+    s = draw_pair_scores(model.model, model.guide, item, users, True, 200, max_pairs=7)[:, 0]
+    rank = (s[:, None, :] > s[:, :, None]).sum(-1)
+    assert np.allclose((rank < 3).mean(0).sum(), 3.0)
+    # the posterior mean is near the score at the mean of z (the decoder is smooth)
+    assert np.corrcoef(frame["score"], frame["score_mean"])[0, 1] > 0.9
+    assert main(["predict", str(synth_run), "--role", "test", "--samples", "1", "--out", str(tmp_path / "q.csv")]) == 2
