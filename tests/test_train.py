@@ -139,6 +139,9 @@ def test_analyze_writes_netcdf_summary_and_plots(trained_run):
     assert len(list(out.glob("*.png"))) >= 2
     report = (out / "report.md").read_text()
     assert "Pareto k̂" in report and "R-hat is not reported" in report
+    assert "calibration: cold/warm sd " in report and "the guide without the ID view" in report
+    assert "conditional prior" not in report.split("## Calibration")[0]  # the run's cold path is the guide
+    assert len(pd.read_csv(out / "calibration_items.csv")) > 0
 
 
 @pytest.mark.slow

@@ -102,11 +102,20 @@ def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: in
     captions.append(_plot_user_scores(draws, ds, user, top_k, out / "user_scores.png"))
     captions.append(_plot_views(m, compare, data_dir, out / "views_pca.png"))
     captions.append(_plot_gates(m, user, cold, out / "gates.png"))
+    from .calibration import calibrate, format_calibration
+
+    calibration = calibrate(m, num_samples=min(num_samples, 50), seed=seed)
+    atomic_write(out / "calibration_items.csv", lambda tmp: calibration.cold_items.to_csv(tmp, index=False))
     seconds = time.perf_counter() - t0
+    cold_source = ("the guide without the ID view (the fused view of Eq. 11–16 at the reference user's gates)"
+                   if m.config.cold_path == "guide" else "the conditional prior of Eq. 22")
     lines = [f"# Posterior analysis of `{run}`", "",
-             f"{num_samples} draws per item with `pyro.infer.Predictive` (warm items from the guide, cold test items "
-             f"from the conditional prior), all generated for the reference user {ds.user_ids[user]} (the most active "
-             f"training user). {len(warm)} warm and {len(cold)} cold items. Wall time {seconds:.1f} s.", "",
+             f"{num_samples} draws per item with `pyro.infer.Predictive` (warm items from the guide with their ID "
+             f"view, cold test items from this run's cold path: {cold_source}), all generated for the reference user "
+             f"{ds.user_ids[user]} (the most active training user). {len(warm)} warm and {len(cold)} cold items. "
+             f"Wall time {seconds:.1f} s.", "",
+             "## Calibration (the figures of `benchmarks/calibration.py`)", "", format_calibration(calibration), "",
+             f"`{calibration.last_line()}`", "",
              f"Pareto k̂ of the guide (`psis_diagnostic`, {max(num_samples, 100)} particles) on {n_psis} random "
              f"training triples: median {np.median(k_hat):.2f}, {np.mean(k_hat > 0.7):.0%} above 0.7 "
              "(k̂ > 0.7: the guide is a poor importance proposal for that item's joint; R-hat is not reported, it "
@@ -116,6 +125,7 @@ def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: in
     atomic_write(out / "report.md", lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
     pd.DataFrame({"pareto_k": k_hat}).to_csv(out / "pareto_k.csv", index=False)
     return {"seconds": seconds, "pareto_k_median": float(np.median(k_hat)), "netcdf": str(nc),
+            "calibration": calibration.figures,
             "plots": [p for p, _ in captions]}
 
 
@@ -126,7 +136,8 @@ def _plot_popularity(per_item, activity, ds, split, draws, path):
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.scatter(pop[warm], per_item["e_new_sd"][warm], s=8, alpha=0.6, label="warm (guide)")
     jitter = np.random.default_rng(0).uniform(0.8, 1.2, draws.cold.sum())
-    ax.scatter(jitter * 0.5, per_item["e_new_sd"][draws.cold], s=8, alpha=0.6, c="C3", label="cold (prior), x≈0.5")
+    ax.scatter(jitter * 0.5, per_item["e_new_sd"][draws.cold], s=8, alpha=0.6, c="C3",
+               label="cold (no ID view), x≈0.5")
     ax.set_xscale("log")
     ax.set_xlabel("training positives of the item")
     ax.set_ylabel("posterior sd of e_new (mean over dims)")
