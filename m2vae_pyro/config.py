@@ -90,9 +90,13 @@ class Config:
     # train it, as printed) | "data" (e_i is observed data to the ELBO: a stop-gradient on the likelihood's target
     # and on the ID view's input, so e_i is trained by the warm BPR alone and the ELBO cannot move it toward e_new)
     id_target: str = "shared"
-    # σ_obs of Eq. 24: "fixed" (sigma_obs, or sqrt(d/2)) | "learned" (a per-dimension σ fitted by the ELBO, the
-    # calibrated decoder of σ-VAE; it starts at sigma_obs, or at the item embeddings' initial sd 0.1)
+    # σ_obs of Eq. 24: "fixed" (sigma_obs, or sqrt(d/2)) | "learned" (a per-dimension σ fitted by the ELBO by
+    # gradient, the calibrated decoder of σ-VAE; it starts at sigma_obs, or at the item embeddings' initial sd 0.1) |
+    # "optimal" (σ-VAE's analytic maximum-likelihood σ: per dimension, the batch's root-mean-square residual, held
+    # constant in the gradient; a running average of it is the σ of prediction). "optimal" anneals by itself: while
+    # e_i is still its random initial value the residual, so σ, is large and the likelihood pulls little
     obs_noise: str = "fixed"
+    obs_noise_momentum: float = 0.99  # the running average of the "optimal" σ² (per step)
     # version 2 learns slowly and its validation curve is noisy (±0.01 HR@5 epoch to epoch on ML-100K): patience 5
     # stopped it on a plateau (RESULTS "Version 2"); experiments hand the same budget to the baselines
     epochs: int = 40
@@ -132,7 +136,7 @@ class Config:
                    "cold_path": ("guide", "prior"), "preset": tuple(PRESET_NAMES),
                    "image_norm": ("none", "center_l2"), "z_scale": ("views", "learned"),
                    "content_norm": ("none", "l2"), "latent_grad": ("shared", "detached"),
-                   "id_target": ("shared", "data"), "obs_noise": ("fixed", "learned")}
+                   "id_target": ("shared", "data"), "obs_noise": ("fixed", "learned", "optimal")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise DataError(None, f"config field {name} = {getattr(self, name)!r}; choose one of {allowed}")
@@ -180,7 +184,7 @@ _AT_LEAST_ONE = ("d", "prior_hidden", "view_gate_hidden", "c_p", "c_n", "batch_s
                  "eval_every", "eval_memory_mb")
 _POSITIVE = ("lr", "tau_dcl", "tau_gate", "co_tau", "sigma_obs", "poe_eps")
 _NON_NEGATIVE = ("alpha_dcl", "beta_co", "bpr_warm", "weight_decay", "kl_warmup_steps", "seed", "recon_weight")
-_FRACTIONS = ("id_dropout", "content_dropout", "decoder_content_dropout", "weight_ema")  # rates in [0, 1)
+_FRACTIONS = ("id_dropout", "content_dropout", "decoder_content_dropout", "weight_ema", "obs_noise_momentum")  # rates in [0, 1)
 
 # Named presets of the formulation (DESIGN v2 "Presets"). ``default`` is version 2 at the Config defaults;
 # ``paper-literal`` is version 1 exactly: the fused MoE view as the prior of z, Eq. 17 as a sum, BPR on e_new only,

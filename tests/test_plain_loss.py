@@ -16,7 +16,9 @@ SETTINGS = {**{v: VARIANTS[v] for v in ("full", "w/o-common", "weighted-poe", "w
             "learned z scale": {"z_scale": "learned"},
             "e_i as data, learned σ_obs, ELBO weight": {"id_target": "data", "obs_noise": "learned",
                                                         "recon_weight": 0.1, "kl_weight": 0.1},
-            "gate_norm": {"gate_norm": True, "tau_gate": 0.5}}
+            "gate_norm": {"gate_norm": True, "tau_gate": 0.5},
+            "optimal σ_obs, cold path prior": {"id_target": "data", "obs_noise": "optimal", "cold_path": "prior",
+                                               "combine": "poe"}}
 
 
 @pytest.mark.parametrize("setting", list(SETTINGS))

@@ -87,6 +87,8 @@ class M2VAENetworks(nn.Module):
         if config.obs_noise == "learned":  # Eq. 24 with a fitted σ_obs (only then a parameter: old checkpoints load)
             start = config.sigma_obs if config.sigma_obs is not None else 0.1
             self.log_sigma_obs = nn.Parameter(torch.full((d,), float(np.log(start))))
+        if config.obs_noise == "optimal":  # the running σ² of prediction (a buffer: saved, never trained)
+            self.register_buffer("obs_var", torch.full((d,), config.obs_scale**2))
         content_widths = [d] * self.n_modalities if config.decoder_content else []
         self.decoder = Decoder(d, content_widths, d, config.decoder_hidden)  # Eq. 19
         self.prior = make_prior(config.prior, self)  # Eq. 22, swappable (module/priors.py)
@@ -292,10 +294,29 @@ class M2VAENetworks(nn.Module):
             return fused_mean_terms(self, views, user)
         return self.prior.mean_terms(self, views, user)
 
-    def likelihood_dist(self, e_new: torch.Tensor) -> dist.TorchDistribution:
-        """``p(e_i | a, c, z) = N(e_new, σ_obs² I)`` (Eq. 21, 24); σ_obs fixed or fitted (``Config.obs_noise``)."""
-        scale = self.log_sigma_obs.exp() if self.config.obs_noise == "learned" else self.config.obs_scale
+    def likelihood_dist(self, e_new: torch.Tensor, target: torch.Tensor | None = None) -> dist.TorchDistribution:
+        """``p(e_i | a, c, z) = N(e_new, σ_obs² I)`` (Eq. 21, 24); σ_obs fixed or fitted (``Config.obs_noise``).
+
+        ``target``: the observed ``e_i`` of a training batch, from which ``optimal`` takes its σ (in training mode).
+        """
+        noise = self.config.obs_noise
+        if noise == "learned":
+            scale = self.log_sigma_obs.exp()
+        elif noise == "optimal":
+            scale = self.optimal_var(e_new, target).sqrt()
+        else:
+            scale = self.config.obs_scale
         return dist.Normal(e_new, scale).to_event(1)
+
+    def optimal_var(self, e_new: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        """σ-VAE's maximum-likelihood σ² per dimension: the batch's mean squared residual, no gradient (training),
+        else the running average kept from training (``Config.obs_noise = optimal``)."""
+        if not (self.training and target is not None):
+            return self.obs_var
+        var = (target - e_new).detach().pow(2).reshape(-1, e_new.shape[-1]).mean(0).clamp_min(1e-6)
+        with torch.no_grad():
+            self.obs_var.lerp_(var, 1.0 - self.config.obs_noise_momentum)
+        return var
 
     def id_target(self, items: torch.Tensor) -> torch.Tensor:
         """``e_i`` as the ELBO sees it (the likelihood's observation and the ID view's input; ``Config.id_target``).

@@ -36,7 +36,8 @@ class M2VAEModel(PyroModule):
                 z = pyro.sample("z", nets.prior_dist(views, z_views, z_com, user))  # Eq. 22
             e_new = pyro.deterministic("e_new", nets.decode(z, views), event_dim=1)  # Eq. 19
             with poutine.scale(scale=nets.config.recon_weight):
-                pyro.sample("e", nets.likelihood_dist(e_new), obs=nets.id_target(batch.items))  # Eq. 21, 24
+                e = nets.id_target(batch.items)
+                pyro.sample("e", nets.likelihood_dist(e_new, e), obs=e)  # Eq. 21, 24
             terms = nets.factor_terms(batch, views, z_views, z_com, e_new)
             for name, (weight, loss) in terms.items():
                 pyro.factor(name, -weight * loss)  # Eq. 9–10, 20, 25, and the warm BPR

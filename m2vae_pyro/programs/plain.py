@@ -32,6 +32,7 @@ def plain_loss(nets: M2VAENetworks, batch: TripleBatch, kl_scale: float = 1.0) -
     z = q_z.rsample()
     kl = kl + kl_term(q_z, nets.prior_dist(views, z_views, z_com, user), z)  # Eq. 22
     e_new = nets.decode(z, views)
-    nll = -nets.config.recon_weight * nets.likelihood_dist(e_new).log_prob(nets.id_target(batch.items))  # Eq. 24
+    e = nets.id_target(batch.items)
+    nll = -nets.config.recon_weight * nets.likelihood_dist(e_new, e).log_prob(e)  # Eq. 21, 24
     factors = sum(w * loss for w, loss in nets.factor_terms(batch, views, z_views, z_com, e_new).values())
     return (kl_scale * kl + nll + factors).sum() * (batch.size / len(batch.items))
