@@ -22,6 +22,9 @@ class Config:
     view_gate_hidden: int = 16
     # Eq. 19 feeds [z; a_i; c_i] to the decoder; False feeds z alone, so content reaches e_new only through the views
     decoder_content: bool = True
+    # how z enters Eq. 19: "mlp" (F([z; a; c]) as printed) | "residual" (F_c([a; c]) + z: z is the residual of e_i
+    # around the content path's mean; nn/decoder.py)
+    decoder_z: str = "mlp"
     # objective (Eq. 26): α weighs the disentangled contrastive loss, β the co-occurrence loss
     alpha_dcl: float = 10.0
     beta_co: float = 0.5
@@ -46,6 +49,11 @@ class Config:
     bpr_warm: float = 1.0
     # how cold items get z: "guide" (the posterior without the ID view, per-pair gates) | "prior" (p(z | a, c))
     cold_path: str = "guide"
+    # the posterior of a training triple whose ID view is dropped (id_dropout): "fused" (the guide without the ID
+    # view, as cold items on cold_path = guide) | "cold" (the cold path's own distribution with its parameters held
+    # constant, so that the ranking terms train the path cold items are scored by, and the ELBO's gradient does not
+    # narrow the prior on examples it cannot see: their KL is 0)
+    dropped_id: str = "fused"
     preset: str = "default"
     # noise of the posterior of z: "views" (the blend of the view log-variances, Eq. 14-17) | "learned" (plus a
     # learned per-dimension shift)
@@ -136,7 +144,8 @@ class Config:
                    "cold_path": ("guide", "prior"), "preset": tuple(PRESET_NAMES),
                    "image_norm": ("none", "center_l2"), "z_scale": ("views", "learned"),
                    "content_norm": ("none", "l2"), "latent_grad": ("shared", "detached"),
-                   "id_target": ("shared", "data"), "obs_noise": ("fixed", "learned", "optimal")}
+                   "id_target": ("shared", "data"), "obs_noise": ("fixed", "learned", "optimal"),
+                   "decoder_z": ("mlp", "residual"), "dropped_id": ("fused", "cold")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise DataError(None, f"config field {name} = {getattr(self, name)!r}; choose one of {allowed}")
@@ -157,6 +166,12 @@ class Config:
         if self.latent_grad == "detached" and not self.decoder_content:
             raise DataError(None, "config: latent_grad = detached with decoder_content = false leaves the raw content "
                                   "encoders with no gradient at all; use one of them")
+        if self.decoder_z == "residual" and not self.decoder_content:
+            raise DataError(None, "config: decoder_z = residual needs decoder_content = true (the content path is "
+                                  "the mean e_new's residual z is measured from)")
+        if self.dropped_id == "cold" and self.cold_path == "prior" and self.prior in ("mixture", "vamp"):
+            raise DataError(None, f"config: dropped_id = cold with cold_path = prior needs a Gaussian prior, not "
+                                  f"{self.prior!r} (the dropped triples' posterior is the prior itself)")
         if self.decoder_hidden < 0:
             raise DataError(None, "config field decoder_hidden must be ≥ 0 (0: a linear decoder), "
                                   f"got {self.decoder_hidden}")

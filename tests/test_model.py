@@ -104,7 +104,7 @@ def test_each_variant_trains(variant):
 
 @pytest.mark.parametrize("variant", ["full", "w/o-common", "weighted-poe", "w/o-m-moe", "content", "moe", "poe",
                                      "mixture", "vamp", "standard", "z-only decoder", "paper-literal",
-                                     "linear decoder"])
+                                     "linear decoder", "residual decoder", "residual decoder, guide path"])
 @pytest.mark.parametrize("image", [True, False])
 def test_chunked_scores_equal_naive_per_pair_loop(variant, image):
     from m2vae_pyro.config import PRESET_NAMES
@@ -112,7 +112,9 @@ def test_chunked_scores_equal_naive_per_pair_loop(variant, image):
     ds = tiny_dataset(image=image)
     extra = {"z-only decoder": {"decoder_content": False, "latent_grad": "shared"},
              "paper-literal": PRESET_NAMES["paper-literal"],
-             "linear decoder": {"decoder_hidden": 0}}
+             "linear decoder": {"decoder_hidden": 0},
+             "residual decoder": {"decoder_z": "residual", "prior": "residual", "cold_path": "prior"},
+             "residual decoder, guide path": {"decoder_z": "residual"}}
     # a prior's own mean only scores cold items on the prior cold path
     over = VARIANTS[variant] if variant in VARIANTS else extra.get(variant, {"prior": variant, "cold_path": "prior"})
     cfg, nets, model, guide, _ = build(ds, **over)

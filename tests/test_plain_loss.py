@@ -18,7 +18,10 @@ SETTINGS = {**{v: VARIANTS[v] for v in ("full", "w/o-common", "weighted-poe", "w
                                                         "recon_weight": 0.1, "kl_weight": 0.1},
             "gate_norm": {"gate_norm": True, "tau_gate": 0.5},
             "optimal σ_obs, cold path prior": {"id_target": "data", "obs_noise": "optimal", "cold_path": "prior",
-                                               "combine": "poe"}}
+                                               "combine": "poe"},
+            "v3 residual": {"decoder_z": "residual", "prior": "residual", "cold_path": "prior", "dropped_id": "cold",
+                            "id_target": "data", "obs_noise": "optimal", "combine": "poe"},
+            "residual, dropped to the fused view": {"decoder_z": "residual", "dropped_id": "cold"}}
 
 
 @pytest.mark.parametrize("setting", list(SETTINGS))

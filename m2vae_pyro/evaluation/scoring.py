@@ -30,6 +30,8 @@ def score_pairs(nets: M2VAENetworks, users: torch.Tensor, items: torch.Tensor,
     dec = nets.decoder
     views = nets.views(items)
     user_emb = nets.user_emb(users)
+    if dec.residual:
+        return _residual_scores(nets, views, user_emb, memory_mb)
     n_users, n_items, hidden = len(users), max(len(items), 1), dec.z_in.out_features
     # tanh(x) = 2σ(2x) − 1, and σ runs ~6× faster than tanh on CPU: the factor 2 goes into the per-item terms
     # and the affine 2s − 1 into the folded output layer, so the per-pair pass is one σ instead of one tanh.
@@ -80,6 +82,21 @@ def score_pairs(nets: M2VAENetworks, users: torch.Tensor, items: torch.Tensor,
             # the folded output layer (an in-place product and a sum: a batched matrix-vector product is 7× slower)
             out[lo + t : lo + t + n] = pre.mul_(w_out[t : t + n].unsqueeze(1)).sum(-1) + bias[t : t + n, None]
     return out
+
+
+def _residual_scores(nets: M2VAENetworks, views, user_emb: torch.Tensor, memory_mb: int) -> torch.Tensor:
+    """Scores under ``decoder_z = residual``: ``e_u · (F_c([a; c]) + E[z])`` with ``E[z] = Σ_k w_k(u, i) x_k(i)``,
+    so the decoder runs once per item and the per-pair part is the mixture of per-item dot products."""
+    mean = nets.decoder.content_mean(nets.decoder_inputs(views))  # [I, d]
+    n_items = max(mean.shape[0], 1)
+    block = max(1, min(len(user_emb), memory_mb * 2**20 // (4 * _PAIR_FLOATS * n_items)))
+    out = []
+    for lo in range(0, len(user_emb), block):
+        u = user_emb[lo : lo + block]
+        weights, vectors = nets.cold_mean_terms(views, u)  # [K, U, I], [K, I, d]
+        dots = torch.einsum("ud,kid->kui", u, vectors)
+        out.append(u @ mean.T + (weights * dots).sum(0))
+    return torch.cat(out) if out else user_emb.new_zeros(0, mean.shape[0])
 
 
 @torch.inference_mode()

@@ -90,7 +90,7 @@ class M2VAENetworks(nn.Module):
         if config.obs_noise == "optimal":  # the running σ² of prediction (a buffer: saved, never trained)
             self.register_buffer("obs_var", torch.full((d,), config.obs_scale**2))
         content_widths = [d] * self.n_modalities if config.decoder_content else []
-        self.decoder = Decoder(d, content_widths, d, config.decoder_hidden)  # Eq. 19
+        self.decoder = Decoder(d, content_widths, d, config.decoder_hidden, config.decoder_z == "residual")  # Eq. 19
         self.prior = make_prior(config.prior, self)  # Eq. 22, swappable (module/priors.py)
 
     # -- the multi-view generator -------------------------------------------------------------------
@@ -257,15 +257,42 @@ class M2VAENetworks(nn.Module):
         """The PoE common view ``z_com`` (Eq. 6–8); the model scores it with the guide's own distribution."""
         return normal(views.mu_com, views.logvar_com)
 
-    def posterior_dist(self, views: Views, fused: Fused, items: torch.Tensor,
-                       has_id: torch.Tensor | None) -> dist.TorchDistribution:
+    def posterior_dist(self, views: Views, fused: Fused, items: torch.Tensor, has_id: torch.Tensor | None,
+                       cold_prior: dist.TorchDistribution | None = None) -> dist.TorchDistribution:
         """``q(z | e, a, c, u)``: Eq. 17's combination of the ID view (Eq. 2) with the fused view (Eq. 11–16).
 
         ``has_id`` ``[B]`` bool drops the ID expert where it is false (ID dropout); ``None`` keeps it everywhere.
+        ``cold_prior``: the prior of the batch (``p(z | ·)`` at the drawn views), needed by ``dropped_id = cold``
+        on ``cold_path = prior``.
         """
-        mu_e, logvar_e = self.id_head(self.id_target(items))  # Eq. 2
-        mu, logvar = moe_posterior(mu_e, logvar_e, fused.mu, fused.logvar, self.config.combine, has_id)  # Eq. 17
+        mu_e, logvar_e = self.id_head(self.id_input(items, views))  # Eq. 2
+        mu_f, logvar_f = fused.mu, fused.logvar
+        if has_id is not None and self.config.dropped_id == "cold":
+            mu_f, logvar_f = self.dropped_params(fused, cold_prior)
+        mu, logvar = moe_posterior(mu_e, logvar_e, mu_f, logvar_f, self.config.combine, has_id)  # Eq. 17
         return self.z_normal(mu, logvar)  # Eq. 18
+
+    def id_input(self, items: torch.Tensor, views: Views) -> torch.Tensor:
+        """What the ID view (Eq. 2) reads: ``e_i``, or under ``decoder_z = residual`` the residual ``e_i − F_c([a;
+        c])`` that ``z`` has to explain (held constant: the guide's input, not a path for gradients)."""
+        e = self.id_target(items)
+        if self.config.decoder_z == "residual":
+            return (e - self.decoder.content_mean(self.decoder_inputs(views))).detach()
+        return e
+
+    def dropped_params(self, fused: Fused, cold_prior: dist.TorchDistribution | None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(μ, log σ²)`` of a triple whose ID view is dropped under ``dropped_id = cold``: the cold path's own
+        distribution, held constant (``Config.dropped_id``)."""
+        if self.config.cold_path == "guide":
+            return fused.mu.detach(), fused.logvar.detach()
+        p = cold_prior.base_dist
+        return p.loc.detach(), 2.0 * p.scale.detach().log()
+
+    def needs_cold_prior(self) -> bool:
+        """Whether the guide must hand :meth:`posterior_dist` the prior (``dropped_id = cold``, ``cold_path =
+        prior``, in training: only then is an ID view dropped)."""
+        return self.config.dropped_id == "cold" and self.config.cold_path == "prior" and self.training
 
     def cold_dist(self, views: Views, z_views: torch.Tensor, z_com: torch.Tensor | None,
                   user: torch.Tensor) -> dist.TorchDistribution:

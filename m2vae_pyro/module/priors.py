@@ -7,6 +7,7 @@ look inside. Priors with parameters (``poe``'s weights live in the shared networ
 modules of the model, so they are trained, checkpointed and resumed with it.
 
 - ``content``: DESIGN v2's conditional prior ``p(z | a, c)``, an MLP on the raw content (Eq. 22);
+- ``residual``: version 3's ``N(0, diag s(a, c)²)`` for the residual ``z`` of ``decoder_z = residual``;
 - ``moe``: version 1's conditional prior ``p(z | a, c, u)``, the user-aware hierarchical MoE (Eq. 11–16, 22);
 - ``standard``: ``N(0, I)``; content reaches ``e_new`` only through the decoder's ``[a; c]`` input (Eq. 19);
 - ``poe``: a weighted product of the three view experts (``z_a``, ``z_c``, ``z_com``), no user;
@@ -102,6 +103,24 @@ class ContentPrior(Prior):
         return _shared_mean(self.params(nets, views)[0], user.shape[0])
 
 
+class ResidualPrior(ContentPrior):
+    """Version 3's conditional prior of the residual ``z`` (``decoder_z = residual``): ``N(0, diag s(a, c)²)``.
+
+    The content path of the decoder owns the mean of ``e_new`` (trained by the ranking terms), so the prior has none;
+    its scale, an MLP on the raw content, is the spread of ``e_i`` around that mean that the item's content leaves
+    open — the uncertainty of a new item, fitted by the KL of Eq. 22 to the posterior codes of the warm items.
+    """
+
+    name = "residual"
+
+    def params(self, nets: M2VAENetworks, views: Views) -> tuple[torch.Tensor, torch.Tensor]:
+        _, logvar = super().params(nets, views)
+        return torch.zeros_like(logvar), logvar
+
+    def mean_terms(self, nets, views, user):
+        return _shared_mean(torch.zeros_like(views.mu[0]), user.shape[0])
+
+
 class MoEPrior(Prior):
     """Version 1's conditional prior: the user-aware hierarchical MoE of the views (Eq. 11–16, 22)."""
 
@@ -183,7 +202,7 @@ class VampPrior(MixturePrior):
         return nets.id_head(self.pseudo_items)
 
 
-PRIORS: dict[str, type[Prior]] = {"content": ContentPrior, "moe": MoEPrior, "standard": StandardPrior,
+PRIORS: dict[str, type[Prior]] = {"content": ContentPrior, "residual": ResidualPrior, "moe": MoEPrior, "standard": StandardPrior,
                                   "poe": PoEPrior, "mixture": MixturePrior, "vamp": VampPrior}
 
 
@@ -191,7 +210,7 @@ def make_prior(name: str, nets: M2VAENetworks) -> Prior:
     if name not in PRIORS:
         raise ValueError(f"unknown prior {name!r}; choose one of {', '.join(PRIORS)}")
     cls, cfg = PRIORS[name], nets.config  # nets: the owner under construction (config and sizes are set)
-    if cls is ContentPrior:
+    if issubclass(cls, ContentPrior):
         return cls(cfg.d * nets.n_modalities, cfg.d, cfg.prior_hidden)
     return cls(cfg.d) if issubclass(cls, MixturePrior) else cls()
 

@@ -11,12 +11,21 @@ class Decoder(nn.Module):
 
     ``W₁[z; a; c] = W_z z + W_a a + W_c c``: the split lets the exact evaluator combine per-item terms with
     per-pair gate weights (DESIGN §5) instead of running the first layer for every (user, item) pair.
+
+    ``residual = True`` is Eq. 19 in location-scale form, ``F([z; a; c]) = F_c([a; c]) + z``: the content path owns
+    the mean and ``z`` is the residual of ``e_i`` around it, which the decoder cannot scale down (an MLP decoder
+    shrinks ``W_z`` while the posterior is still noisy and ``z`` is never used again: posterior collapse, measured
+    in docs/paper-map.md). ``z_in`` then holds only the first layer's bias.
     """
 
-    def __init__(self, d_z: int, d_content: list[int], d_out: int, hidden: int):
+    def __init__(self, d_z: int, d_content: list[int], d_out: int, hidden: int, residual: bool = False):
         super().__init__()
         width = hidden or d_out
+        self.residual = residual
         self.z_in = nn.Linear(d_z, width)
+        if residual:
+            self.z_in.weight.requires_grad_(False)
+            nn.init.zeros_(self.z_in.weight)
         self.content_in = nn.ModuleList(nn.Linear(d, width, bias=False) for d in d_content)
         self.act = nn.Tanh() if hidden else nn.Identity()
         self.out = nn.Linear(hidden, d_out) if hidden else nn.Identity()
@@ -25,6 +34,12 @@ class Decoder(nn.Module):
         """``Σ_m W_m x_m`` (0 when the decoder takes no content)."""
         return sum((layer(x) for layer, x in zip(self.content_in, content, strict=True)), 0.0)
 
+    def content_mean(self, content: list[torch.Tensor]) -> torch.Tensor:
+        """``F_c([a; c])`` of the residual form: the decoder at ``z``'s contribution removed."""
+        return self.out(self.act(self.content_term(content) + self.z_in.bias))
+
     def forward(self, z: torch.Tensor, content: list[torch.Tensor]) -> torch.Tensor:
         """``z`` ``[..., d_z]``, ``content`` a list of ``[..., d_m]`` → ``e_new`` ``[..., d_out]`` (Eq. 19)."""
+        if self.residual:
+            return self.content_mean(content) + z
         return self.out(self.act(self.z_in(z) + self.content_term(content)))
