@@ -115,7 +115,9 @@ class M2VAENetworks(nn.Module):
             mu_com, logvar_com = self.common_poe(mu, logvar, present)
         elif self.config.common == "early":
             mu_com, logvar_com = self.early_head(self.latent_input(torch.cat(raws, dim=-1)))
-        return Views(mu, logvar, present, raws, mu_com, logvar_com)
+        # under dropped_id = cold the model masks the likelihood of the ID-dropped triples, so it must see the mask
+        has_id = self.id_present(len(items), items.device) if self.config.dropped_id == "cold" else None
+        return Views(mu, logvar, present, raws, mu_com, logvar_com, has_id)
 
     def content_dropout(self, x: torch.Tensor) -> torch.Tensor:
         """``Config.content_dropout`` on an encoder's input, in training mode only (no RNG draw when it is 0)."""
@@ -353,6 +355,19 @@ class M2VAENetworks(nn.Module):
         """
         e = self.item_emb(items)
         return e.detach() if self.config.id_target == "data" else e
+
+    def views_id_present(self, views: Views, device: torch.device) -> torch.Tensor | None:
+        """The ID-dropout mask of a batch: drawn with the views (``dropped_id = cold``) or here, in the guide."""
+        if views.id_present is not None or self.config.dropped_id == "cold":
+            return views.id_present
+        return self.id_present(views.mu.shape[1], device)
+
+    def likelihood_mask(self, views: Views) -> torch.Tensor | None:
+        """Which triples' likelihood (Eq. 24) counts: under ``dropped_id = cold`` only those with their ID view —
+        the ELBO fits the generative model of ``e_i`` where the guide sees it; an ID-dropped triple, whose
+        posterior is the cold path held constant, would only pull the content path toward ``e_i`` by regression
+        (measured: it slows the ranking terms; docs/paper-map.md). ``None``: every triple."""
+        return views.id_present if self.config.dropped_id == "cold" else None
 
     def id_present(self, n: int, device: torch.device) -> torch.Tensor | None:
         """ID dropout: which of ``n`` training triples keep the ID view (``None``: all of them).

@@ -13,7 +13,9 @@ class Views:
 
     ``mu``/``logvar`` ``[M, B, d]`` unique views (Eq. 3, 5); ``present`` ``[M, B]``; ``raw`` the ``M`` raw
     content vectors ``a_i``, ``c_i`` ``[B, d]`` (Eq. 3–4), with a learned stand-in where a modality is absent;
-    ``mu_com``/``logvar_com`` ``[B, d]`` the common view (Eq. 7), ``None`` without one.
+    ``mu_com``/``logvar_com`` ``[B, d]`` the common view (Eq. 7), ``None`` without one. ``id_present`` ``[B]``:
+    which items keep their ID view (ID dropout), drawn with the encoder pass when both programs need it
+    (``Config.dropped_id = cold``), else ``None`` (the guide draws it).
     """
 
     mu: torch.Tensor
@@ -22,6 +24,7 @@ class Views:
     raw: list[torch.Tensor]
     mu_com: torch.Tensor | None
     logvar_com: torch.Tensor | None
+    id_present: torch.Tensor | None = None
 
 
 @dataclass

@@ -33,6 +33,6 @@ class M2VAEGuide(PyroModule):
                 pyro.sample("z", nets.cold_dist(views, z_views, z_com, user))
                 return
             fused = nets.fuse(views, z_views, z_com, user)  # Eq. 11–16
-            has_id = nets.id_present(len(batch.items), user.device)
+            has_id = nets.views_id_present(views, user.device)
             prior = nets.prior_dist(views, z_views, z_com, user) if nets.needs_cold_prior() else None
             pyro.sample("z", nets.posterior_dist(views, fused, batch.items, has_id, prior))  # Eq. 17–18

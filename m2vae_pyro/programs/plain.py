@@ -28,7 +28,7 @@ def plain_loss(nets: M2VAENetworks, batch: TripleBatch, kl_scale: float = 1.0) -
     z_views = torch.stack(zs)
     z_com = nets.common_dist(views).rsample() if views.mu_com is not None else None
     fused = nets.fuse(views, z_views, z_com, user)
-    has_id = nets.id_present(len(batch.items), user.device)
+    has_id = nets.views_id_present(views, user.device)
     prior = nets.prior_dist(views, z_views, z_com, user) if nets.needs_cold_prior() else None
     q_z = nets.posterior_dist(views, fused, batch.items, has_id, prior)
     z = q_z.rsample()
@@ -36,5 +36,7 @@ def plain_loss(nets: M2VAENetworks, batch: TripleBatch, kl_scale: float = 1.0) -
     e_new = nets.decode(z, views)
     e = nets.id_target(batch.items)
     nll = -nets.config.recon_weight * nets.likelihood_dist(e_new, e).log_prob(e)  # Eq. 21, 24
+    mask = nets.likelihood_mask(views)
+    nll = nll if mask is None else nll * mask
     factors = sum(w * loss for w, loss in nets.factor_terms(batch, views, z_views, z_com, e_new).values())
     return (kl_scale * kl + nll + factors).sum() * (batch.size / len(batch.items))
