@@ -336,3 +336,16 @@ def test_gate_norm_gives_order_one_gate_logits_at_initialisation():
     w = torch.randn(32) / 32**0.5
     assert modality_logits(u, z, zc, w).abs().max() < 1e-3  # as printed: ~1e-5, the gates sit at 1/M
     assert modality_logits(u, z, zc, w, normalise=True).std() > 0.3
+
+
+def test_optimal_obs_noise_is_the_batch_residual_and_its_running_average():
+    ds = tiny_dataset(image=True)
+    _, nets, model, guide, batch = build(ds, obs_noise="optimal", obs_noise_momentum=0.5)
+    e_new, target = torch.randn(16, 8) * 0.3, torch.zeros(16, 8)
+    nets.train()
+    scale = nets.likelihood_dist(e_new, target).base_dist.scale
+    assert torch.allclose(scale**2, (e_new**2).mean(0), rtol=1e-5)  # σ-VAE's analytic σ per dimension
+    nets.likelihood_dist(2 * e_new, target)
+    nets.eval()
+    expect = (0.5 * 0.5 * (e_new**2).mean(0) + 0.5 * (4 * e_new**2).mean(0)) / (0.5 * 0.5 + 0.5)
+    assert torch.allclose(nets.likelihood_dist(e_new).base_dist.scale ** 2, expect, rtol=1e-5)

@@ -87,8 +87,9 @@ class M2VAENetworks(nn.Module):
         if config.obs_noise == "learned":  # Eq. 24 with a fitted σ_obs (only then a parameter: old checkpoints load)
             start = config.sigma_obs if config.sigma_obs is not None else 0.1
             self.log_sigma_obs = nn.Parameter(torch.full((d,), float(np.log(start))))
-        if config.obs_noise == "optimal":  # the running σ² of prediction (a buffer: saved, never trained)
-            self.register_buffer("obs_var", torch.full((d,), config.obs_scale**2))
+        if config.obs_noise == "optimal":  # the running σ² of prediction (buffers: saved, never trained)
+            self.register_buffer("obs_var_sum", torch.zeros(d))
+            self.register_buffer("obs_var_weight", torch.zeros(()))
         content_widths = [d] * self.n_modalities if config.decoder_content else []
         self.decoder = Decoder(d, content_widths, d, config.decoder_hidden, config.decoder_z == "residual")  # Eq. 19
         self.prior = make_prior(config.prior, self)  # Eq. 22, swappable (module/priors.py)
@@ -341,11 +342,19 @@ class M2VAENetworks(nn.Module):
         """σ-VAE's maximum-likelihood σ² per dimension: the batch's mean squared residual, no gradient (training),
         else the running average kept from training (``Config.obs_noise = optimal``)."""
         if not (self.training and target is not None):
-            return self.obs_var
+            return self.obs_var()
         var = (target - e_new).detach().pow(2).reshape(-1, e_new.shape[-1]).mean(0).clamp_min(1e-6)
-        with torch.no_grad():
-            self.obs_var.lerp_(var, 1.0 - self.config.obs_noise_momentum)
+        with torch.no_grad():  # an exponential average, bias-corrected by its total weight (no start value)
+            m = self.config.obs_noise_momentum
+            self.obs_var_sum.mul_(m).add_(var, alpha=1.0 - m)
+            self.obs_var_weight.mul_(m).add_(1.0 - m)
         return var
+
+    def obs_var(self) -> torch.Tensor:
+        """The running σ² of ``obs_noise = optimal`` (``config.obs_scale²`` before the first training step)."""
+        if float(self.obs_var_weight) == 0.0:
+            return torch.full_like(self.obs_var_sum, self.config.obs_scale**2)
+        return self.obs_var_sum / self.obs_var_weight
 
     def id_target(self, items: torch.Tensor) -> torch.Tensor:
         """``e_i`` as the ELBO sees it (the likelihood's observation and the ID view's input; ``Config.id_target``).
