@@ -35,6 +35,19 @@ def _overrides(args: argparse.Namespace) -> dict:
     return sets
 
 
+def _with_flags(sets: dict, **flags) -> dict:
+    """``--set`` pairs plus the command's own flags (``--seed``, ``--epochs``, ``--prior``) that were given; the same
+    field given both ways with two values is refused, never silently resolved."""
+    out = dict(sets)
+    for name, value in flags.items():
+        if value is None:
+            continue
+        if name in out and out[name] != value:
+            raise DataError(None, f"--{name} {value} and --set {name}={out[name]} disagree; give one")
+        out[name] = value
+    return out
+
+
 def _device_arg(parser: argparse.ArgumentParser, resume: bool = False, cells: bool = False) -> None:
     more = "; with --resume, the run's own device unless given" if resume else (
         "; the M²VAE cells run there, the baselines on the CPU" if cells else "")
@@ -224,8 +237,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if not args.dataset or not args.out:
         raise DataError(None, "train needs DATASET and --out RUN (or --resume RUN)")
-    cfg = load_config(args.dataset, args.config, args.variant, seed=args.seed, epochs=args.epochs, prior=args.prior,
-                      **_overrides(args))
+    cfg = load_config(args.dataset, args.config, args.variant,
+                      **_with_flags(_overrides(args), seed=args.seed, epochs=args.epochs, prior=args.prior))
     device = _device(args.device)
     if args.distributed:
         return _train_distributed(args, cfg, device)

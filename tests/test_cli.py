@@ -265,3 +265,17 @@ def test_predict_samples_adds_posterior_mean_sd_and_top_k_probability(synth_run,
     # the posterior mean is near the score at the mean of z (the decoder is smooth)
     assert np.corrcoef(frame["score"], frame["score_mean"])[0, 1] > 0.9
     assert main(["predict", str(synth_run), "--role", "test", "--samples", "1", "--out", str(tmp_path / "q.csv")]) == 2
+
+
+def test_train_takes_seed_epochs_and_prior_through_set_too(synth_dir, tmp_path, capsys):
+    run = tmp_path / "r"
+    assert main(["train", "synth-cli", "--data-dir", str(synth_dir), "--out", str(run), "--set", "epochs=1",
+                 "--set", "seed=1", "--set", "prior=standard"]) == 0
+    import json
+
+    cfg = json.loads((run / "config.json").read_text())
+    cfg = cfg.get("config", cfg)
+    assert (cfg["epochs"], cfg["seed"], cfg["prior"]) == (1, 1, "standard")
+    assert main(["train", "synth-cli", "--data-dir", str(synth_dir), "--out", str(tmp_path / "s"), "--epochs", "2",
+                 "--set", "epochs=1"]) == 2
+    assert "--epochs 2 and --set epochs=1 disagree" in capsys.readouterr().err
