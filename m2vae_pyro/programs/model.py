@@ -39,7 +39,8 @@ class M2VAEModel(PyroModule):
             with poutine.scale(scale=nets.config.recon_weight), poutine.mask(mask=True if mask is None else mask):
                 e = nets.id_target(batch.items)
                 pyro.sample("e", nets.likelihood_dist(e_new, e), obs=e)  # Eq. 21, 24
-            terms = nets.factor_terms(batch, views, z_views, z_com, e_new)
+            e_rank = nets.ranking_embedding(views, z_views, z_com, user, e_new)
+            terms = nets.factor_terms(batch, views, z_views, z_com, e_rank)
             for name, (weight, loss) in terms.items():
                 pyro.factor(name, -weight * loss)  # Eq. 9–10, 20, 25, and the warm BPR
         self.last_terms = {k: loss.detach().mean() for k, (_, loss) in terms.items()}
