@@ -30,7 +30,7 @@ from ..nn.experts import (
     rms_normalise,
     softplus_weight,
 )
-from .priors import fused_mean_terms, make_prior
+from .priors import RESIDUAL_LOGVAR, fused_mean_terms, make_prior
 from .views import Fused, Views
 
 
@@ -93,6 +93,11 @@ class M2VAENetworks(nn.Module):
         content_widths = [d] * self.n_modalities if config.decoder_content else []
         self.decoder = Decoder(d, content_widths, d, config.decoder_hidden, config.decoder_z == "residual")  # Eq. 19
         self.prior = make_prior(config.prior, self)  # Eq. 22, swappable (module/priors.py)
+        if config.decoder_z == "residual":
+            # the ID view reads the residual e_i − F_c and starts as its exact posterior (identity mean, the item
+            # embeddings' initial variance): the form is known, and a log-variance moves too slowly from 0 (sd 1)
+            nn.init.eye_(self.id_head.mu.weight), nn.init.zeros_(self.id_head.mu.bias)
+            nn.init.zeros_(self.id_head.logvar.weight), nn.init.constant_(self.id_head.logvar.bias, RESIDUAL_LOGVAR)
 
     # -- the multi-view generator -------------------------------------------------------------------
     def views(self, items: torch.Tensor) -> Views:

@@ -22,6 +22,7 @@ KL terms: ``moe``, ``standard`` and ``poe`` are Gaussian, so ``TraceMeanField_EL
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import pyro.distributions as dist
@@ -103,6 +104,9 @@ class ContentPrior(Prior):
         return _shared_mean(self.params(nets, views)[0], user.shape[0])
 
 
+RESIDUAL_LOGVAR = 2 * math.log(0.1)  # log σ² at the item embeddings' initial sd (networks.py: normal_(std=0.1))
+
+
 class ResidualPrior(ContentPrior):
     """Version 3's conditional prior of the residual ``z`` (``decoder_z = residual``): ``N(0, diag s(a, c)²)``.
 
@@ -112,6 +116,12 @@ class ResidualPrior(ContentPrior):
     """
 
     name = "residual"
+
+    def __init__(self, d_content: int, d: int, hidden: int):
+        super().__init__(d_content, d, hidden)
+        # the spread starts at the item embeddings' initial sd (0.1): a log-variance learns ~1e-3 a step under Adam,
+        # so from 0 (sd 1) it could not reach the residuals' scale within a 40-epoch budget
+        nn.init.constant_(self.head.logvar.bias, RESIDUAL_LOGVAR)
 
     def params(self, nets: M2VAENetworks, views: Views) -> tuple[torch.Tensor, torch.Tensor]:
         _, logvar = super().params(nets, views)
