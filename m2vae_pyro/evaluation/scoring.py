@@ -85,9 +85,9 @@ def score_pairs(nets: M2VAENetworks, users: torch.Tensor, items: torch.Tensor,
 
 
 def _residual_scores(nets: M2VAENetworks, views, user_emb: torch.Tensor, memory_mb: int) -> torch.Tensor:
-    """Scores under ``decoder_z = residual``: ``e_u · (F_c([a; c]) + E[z])`` with ``E[z] = Σ_k w_k(u, i) x_k(i)``,
+    """Scores under ``decoder_z = residual``: ``e_u · (a F_c([a; c]) + E[z])`` with ``E[z] = Σ_k w_k(u, i) x_k(i)``,
     so the decoder runs once per item and the per-pair part is the mixture of per-item dot products."""
-    mean = nets.decoder.content_mean(nets.decoder_inputs(views))  # [I, d]
+    mean = nets.residual_mean(views)  # [I, d]
     n_items = max(mean.shape[0], 1)
     block = max(1, min(len(user_emb), memory_mb * 2**20 // (4 * _PAIR_FLOATS * n_items)))
     out = []
@@ -105,5 +105,7 @@ def embed_pairs(nets: M2VAENetworks, users: torch.Tensor, items: torch.Tensor) -
     views = nets.views(items)
     weights, vectors = nets.cold_mean_terms(views, nets.user_emb(users))
     z = torch.einsum("kui,kid->uid", weights, vectors)
+    if nets.config.decoder_z == "residual":
+        return nets.residual_mean(views) + z
     raw = [r.expand(len(users), -1, -1) for r in nets.decoder_inputs(views)]
     return nets.decoder(z, raw)

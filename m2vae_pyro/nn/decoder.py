@@ -15,9 +15,8 @@ class Decoder(nn.Module):
     ``residual = True`` is Eq. 19 in location-scale form, ``F([z; a; c]) = F_c([a; c]) + z``: the content path owns
     the mean and ``z`` is the residual of ``e_i`` around it, which the decoder cannot scale down (an MLP decoder
     shrinks ``W_z`` while the posterior is still noisy and ``z`` is never used again: posterior collapse, measured
-    in docs/paper-map.md). ``z_in`` then holds only the first layer's bias. The decoded draw holds the content path
-    constant: the likelihood of Eq. 24 fits the residual ``z`` around it and never pulls the ranking model toward the
-    noisy ``e_i`` of rarely seen items by regression (measured: with that pull the ranking terms learn ~3× slower).
+    in docs/paper-map.md). ``z_in`` then holds only the first layer's bias; ``M2VAENetworks.decode`` composes
+    ``e_new = a · F_c + z`` with the scale ``a`` of ``e_i`` (the ranking terms leave ``F_c``'s norm free).
     """
 
     def __init__(self, d_z: int, d_content: list[int], d_out: int, hidden: int, residual: bool = False):
@@ -42,6 +41,6 @@ class Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor, content: list[torch.Tensor]) -> torch.Tensor:
         """``z`` ``[..., d_z]``, ``content`` a list of ``[..., d_m]`` → ``e_new`` ``[..., d_out]`` (Eq. 19)."""
-        if self.residual:  # the content path is held constant here: only the ranking terms train it (see above)
-            return self.content_mean(content).detach() + z
+        if self.residual:
+            raise RuntimeError("the residual form is composed by M2VAENetworks.decode (it needs e_i's scale)")
         return self.out(self.act(self.z_in(z) + self.content_term(content)))

@@ -34,10 +34,10 @@ class M2VAEModel(PyroModule):
             with poutine.scale(scale=kl_scale):
                 z_views, z_com = sample_views(nets, views, nets.view_prior_dist)  # Eq. 23
                 z = pyro.sample("z", nets.prior_dist(views, z_views, z_com, user))  # Eq. 22
-            e_new = pyro.deterministic("e_new", nets.decode(z, views), event_dim=1)  # Eq. 19
+            e = nets.id_target(batch.items)
+            e_new = pyro.deterministic("e_new", nets.decode(z, views, e), event_dim=1)  # Eq. 19
             mask = nets.likelihood_mask(views)
             with poutine.scale(scale=nets.config.recon_weight), poutine.mask(mask=True if mask is None else mask):
-                e = nets.id_target(batch.items)
                 pyro.sample("e", nets.likelihood_dist(e_new, e), obs=e)  # Eq. 21, 24
             e_rank = nets.ranking_embedding(views, z_views, z_com, user, e_new)
             terms = nets.factor_terms(batch, views, z_views, z_com, e_rank)
