@@ -349,3 +349,24 @@ def test_optimal_obs_noise_is_the_batch_residual_and_its_running_average():
     nets.eval()
     expect = (0.5 * 0.5 * (e_new**2).mean(0) + 0.5 * (4 * e_new**2).mean(0)) / (0.5 * 0.5 + 0.5)
     assert torch.allclose(nets.likelihood_dist(e_new).base_dist.scale ** 2, expect, rtol=1e-5)
+
+
+def test_dropped_id_cold_keeps_the_fused_view_beside_the_id_and_the_held_prior_without_it():
+    ds = tiny_dataset(image=True)
+    _, nets, model, guide, batch = build(ds, decoder_z="residual", prior="residual", cold_path="prior",
+                                         dropped_id="cold", combine="poe", id_dropout=0.5)
+    nets.train()
+    views = nets.views(batch.items)
+    has_id = views.id_present
+    assert has_id is not None and has_id.any() and (~has_id).any()
+    user = nets.user_emb(batch.pos_users)
+    fused = nets.fuse(views, views.mu, views.mu_com, user)
+    prior = nets.prior_dist(views, views.mu, views.mu_com, user)
+    q = nets.posterior_dist(views, fused, batch.items, has_id, prior).base_dist
+    p = prior.base_dist
+    assert torch.allclose(q.loc[~has_id], p.loc[~has_id]) and torch.allclose(q.scale[~has_id], p.scale[~has_id])
+    mu_e, lv_e = nets.id_head(nets.id_input(batch.items, views))
+    from m2vae_pyro.nn.experts import poe
+
+    mu, _ = poe(torch.stack([mu_e, fused.mu]), torch.stack([lv_e, fused.logvar]))
+    assert torch.allclose(q.loc[has_id], mu[has_id], atol=1e-6)

@@ -34,6 +34,11 @@ from .priors import RESIDUAL_LOGVAR, fused_mean_terms, make_prior
 from .views import Fused, Views
 
 
+# the smallest scale a of decoder_z = residual: a > 0 keeps the order of a cold item's users that of the content path
+# (while e_i is still its random initial value the slope is ≈ 0 and may come out negative)
+A_MIN = 1e-3
+
+
 def normal(mu: torch.Tensor, logvar: torch.Tensor) -> dist.TorchDistribution:
     """A diagonal Gaussian with event shape ``[d]`` from ``(μ, log σ²)`` (the paper's σ is a log-variance)."""
     return dist.Normal(mu, (0.5 * logvar).exp()).to_event(1)
@@ -253,12 +258,13 @@ class M2VAENetworks(nn.Module):
         σ_obs)."""
         if not (self.training and target is not None):
             w = float(self.scale_stats[2])
-            return self.scale_stats[0] / self.scale_stats[1] if w else torch.ones((), device=f.device)
+            a = self.scale_stats[0] / self.scale_stats[1] if w else torch.ones((), device=f.device)
+            return a.clamp_min(A_MIN)
         num, den = (target * f).sum().detach(), f.pow(2).sum().detach().clamp_min(1e-12)
         with torch.no_grad():
             m = self.config.obs_noise_momentum
             self.scale_stats.mul_(m).add_(torch.stack([num, den, torch.ones_like(num)]), alpha=1.0 - m)
-        return num / den
+        return (num / den).clamp_min(A_MIN)
 
     def decoder_inputs(self, views: Views) -> list[torch.Tensor]:
         """The raw content blocks the decoder sees beside ``z``: ``[a_i, c_i]``, or none.
@@ -300,10 +306,11 @@ class M2VAENetworks(nn.Module):
         on ``cold_path = prior``.
         """
         mu_e, logvar_e = self.id_head(self.id_input(items, views))  # Eq. 2
-        mu_f, logvar_f = fused.mu, fused.logvar
-        if has_id is not None and self.config.dropped_id == "cold":
-            mu_f, logvar_f = self.dropped_params(fused, cold_prior)
-        mu, logvar = moe_posterior(mu_e, logvar_e, mu_f, logvar_f, self.config.combine, has_id)  # Eq. 17
+        mu, logvar = moe_posterior(mu_e, logvar_e, fused.mu, fused.logvar, self.config.combine, has_id)  # Eq. 17
+        if has_id is not None and self.config.dropped_id == "cold":  # the ID-dropped triples: the cold path's own
+            mu_c, logvar_c = self.dropped_params(fused, cold_prior)
+            keep = has_id.unsqueeze(-1)
+            mu, logvar = torch.where(keep, mu, mu_c), torch.where(keep, logvar, logvar_c)
         return self.z_normal(mu, logvar)  # Eq. 18
 
     def id_input(self, items: torch.Tensor, views: Views) -> torch.Tensor:
