@@ -362,26 +362,32 @@ class M2VAENetworks(nn.Module):
             return fused_mean_terms(self, views, user)
         return self.prior.mean_terms(self, views, user)
 
-    def likelihood_dist(self, e_new: torch.Tensor, target: torch.Tensor | None = None) -> dist.TorchDistribution:
+    def likelihood_dist(self, e_new: torch.Tensor, target: torch.Tensor | None = None,
+                        mask: torch.Tensor | None = None) -> dist.TorchDistribution:
         """``p(e_i | a, c, z) = N(e_new, σ_obs² I)`` (Eq. 21, 24); σ_obs fixed or fitted (``Config.obs_noise``).
 
-        ``target``: the observed ``e_i`` of a training batch, from which ``optimal`` takes its σ (in training mode).
+        ``target``: the observed ``e_i`` of a training batch, from which ``optimal`` takes its σ (in training mode), over
+        the triples of ``mask`` (those whose likelihood counts) when given.
         """
         noise = self.config.obs_noise
         if noise == "learned":
             scale = self.log_sigma_obs.exp()
         elif noise == "optimal":
-            scale = self.optimal_var(e_new, target).sqrt()
+            scale = self.optimal_var(e_new, target, mask).sqrt()
         else:
             scale = self.config.obs_scale
         return dist.Normal(e_new, scale).to_event(1)
 
-    def optimal_var(self, e_new: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    def optimal_var(self, e_new: torch.Tensor, target: torch.Tensor | None,
+                    mask: torch.Tensor | None = None) -> torch.Tensor:
         """σ-VAE's maximum-likelihood σ² per dimension: the batch's mean squared residual, no gradient (training),
         else the running average kept from training (``Config.obs_noise = optimal``)."""
         if not (self.training and target is not None):
             return self.obs_var()
-        var = (target - e_new).detach().pow(2).reshape(-1, e_new.shape[-1]).mean(0).clamp_min(1e-6)
+        sq = (target - e_new).detach().pow(2).reshape(-1, e_new.shape[-1])
+        if mask is not None:  # only the triples whose likelihood counts (likelihood_mask)
+            sq = sq[mask.reshape(-1)]
+        var = (sq.mean(0) if len(sq) else self.obs_var()).clamp_min(1e-6)
         with torch.no_grad():  # an exponential average, bias-corrected by its total weight (no start value)
             m = self.config.obs_noise_momentum
             self.obs_var_sum.mul_(m).add_(var, alpha=1.0 - m)
