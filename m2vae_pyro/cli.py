@@ -23,8 +23,9 @@ def _preset(parser: argparse.ArgumentParser) -> None:
     from .config import PRESET_NAMES
 
     parser.add_argument("--preset", default=None, choices=list(PRESET_NAMES),
-                        help="formulation preset: default (version 2, DESIGN §2) or paper-literal (version 1, the "
-                             "printed equations); a --set or TOML value still overrides it")
+                        help="formulation preset: default (version 3: a calibrated posterior for new items), v2 "
+                             "(version 2) or paper-literal (version 1, the printed equations); a --set or TOML value "
+                             "still overrides it")
 
 
 def _overrides(args: argparse.Namespace) -> dict:

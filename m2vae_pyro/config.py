@@ -169,9 +169,6 @@ class Config:
         if self.decoder_z == "residual" and not self.decoder_content:
             raise DataError(None, "config: decoder_z = residual needs decoder_content = true (the content path is "
                                   "the mean e_new's residual z is measured from)")
-        if self.dropped_id == "cold" and self.cold_path == "prior" and self.prior in ("mixture", "vamp"):
-            raise DataError(None, f"config: dropped_id = cold with cold_path = prior needs a Gaussian prior, not "
-                                  f"{self.prior!r} (the dropped triples' posterior is the prior itself)")
         if self.decoder_hidden < 0:
             raise DataError(None, "config field decoder_hidden must be ≥ 0 (0: a linear decoder), "
                                   f"got {self.decoder_hidden}")
@@ -201,11 +198,18 @@ _POSITIVE = ("lr", "tau_dcl", "tau_gate", "co_tau", "sigma_obs", "poe_eps")
 _NON_NEGATIVE = ("alpha_dcl", "beta_co", "bpr_warm", "weight_decay", "kl_warmup_steps", "seed", "recon_weight")
 _FRACTIONS = ("id_dropout", "content_dropout", "decoder_content_dropout", "weight_ema", "obs_noise_momentum")  # rates in [0, 1)
 
-# Named presets of the formulation (DESIGN v2 "Presets"). ``default`` is version 2 at the Config defaults;
+# Named presets of the formulation. ``default`` is version 3 (below); ``v2`` is version 2, the Config defaults;
 # ``paper-literal`` is version 1 exactly: the fused MoE view as the prior of z, Eq. 17 as a sum, BPR on e_new only,
 # no ID dropout, Eq. 20 as printed (τ = 1, negatives only).
+# Version 3 (issue 30, docs/paper-map.md "Version 3"): Eq. 19 in location-scale form, e_new = a·F_c([a; c]) + z —
+# the content path owns the mean and is trained by the ranking terms alone; z is the residual of the observed e_i
+# around it, with the conditional prior N(0, s(a, c)²) as the calibrated uncertainty of a new item (the cold path);
+# σ_obs at its maximum-likelihood value; the ID-dropped triples train the cold path's mean and add no likelihood.
+V3: dict[str, Any] = dict(decoder_z="residual", prior="residual", cold_path="prior", dropped_id="cold",
+                          id_target="data", obs_noise="optimal", combine="poe")
 PRESET_NAMES: dict[str, dict[str, Any]] = {
-    "default": {},
+    "default": V3,
+    "v2": {},
     "paper-literal": dict(prior="moe", combine="sum", id_dropout=0.0, bpr_warm=0.0, co_tau=1.0,
                           co_include_positive=False, cold_path="prior", image_norm="none", latent_grad="shared",
                           epochs=30, patience=5),
@@ -226,7 +230,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 TUNED: dict[str, dict[str, dict[str, Any]]] = {
     # version 2, ML-100K: β of Eq. 26 over {0.01, 0.1} at α = 10, then content_dropout over {0, 0.5} at that β
     # (seeds 0-2, RESULTS "Version 2"); α and σ_obs not re-searched, the other datasets not searched yet
-    "default": {"ml-100k": dict(beta_co=0.01, content_dropout=0.5)},
+    "default": {"ml-100k": dict(beta_co=0.01, content_dropout=0.5)},  # version 3 keeps version 2's content path
+    "v2": {"ml-100k": dict(beta_co=0.01, content_dropout=0.5)},
     "paper-literal": {
         "ml-100k": dict(alpha_dcl=1.0, beta_co=0.01, sigma_obs=16.0),
         "ml-latest-small": dict(alpha_dcl=1.0, beta_co=0.01),

@@ -262,8 +262,9 @@ def test_predict_samples_adds_posterior_mean_sd_and_top_k_probability(synth_run,
     s = draw_pair_scores(model.model, model.guide, item, users, True, 200, max_pairs=7)[:, 0]
     rank = (s[:, None, :] > s[:, :, None]).sum(-1)
     assert np.allclose((rank < 3).mean(0).sum(), 3.0)
-    # the posterior mean is near the score at the mean of z (the decoder is smooth)
-    assert np.corrcoef(frame["score"], frame["score_mean"])[0, 1] > 0.9
+    # version 3's e_new is linear in z, so the score at the mean of z is the posterior mean: within Monte Carlo error
+    assert model.config.decoder_z == "residual"
+    assert (np.abs(frame["score_mean"] - frame["score"]) <= 5 * frame["score_sd"] / np.sqrt(40) + 1e-6).all()
     assert main(["predict", str(synth_run), "--role", "test", "--samples", "1", "--out", str(tmp_path / "q.csv")]) == 2
 
 

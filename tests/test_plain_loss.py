@@ -21,7 +21,9 @@ SETTINGS = {**{v: VARIANTS[v] for v in ("full", "w/o-common", "weighted-poe", "w
                                                "combine": "poe"},
             "v3 residual": {"decoder_z": "residual", "prior": "residual", "cold_path": "prior", "dropped_id": "cold",
                             "id_target": "data", "obs_noise": "optimal", "combine": "poe"},
-            "residual, dropped to the fused view": {"decoder_z": "residual", "dropped_id": "cold"}}
+            "residual, dropped to the fused view": {"decoder_z": "residual", "dropped_id": "cold"},
+            "v3 with a mixture prior": {"decoder_z": "residual", "prior": "mixture", "cold_path": "prior",
+                                        "dropped_id": "cold", "id_target": "data", "obs_noise": "optimal"}}
 
 
 @pytest.mark.parametrize("setting", list(SETTINGS))

@@ -107,12 +107,16 @@ def test_config_toml_and_overrides(tmp_path, capsys):
         ("moe", "sum", 0.0, 0.0, "none")
     small = load_config("ml-latest-small", preset="paper-literal")  # σ_obs was not searched there
     assert (small.alpha_dcl, small.beta_co, small.sigma_obs) == (1.0, 0.01, None)
-    v2 = load_config("ml-100k")
-    assert (v2.preset, v2.prior, v2.combine, v2.cold_path) == ("default", "content", "mean", "guide")
+    v3 = load_config("ml-100k")
+    assert (v3.preset, v3.prior, v3.combine, v3.cold_path, v3.decoder_z) == \
+        ("default", "residual", "poe", "prior", "residual")
+    v2 = load_config("ml-100k", preset="v2")
+    assert (v2.preset, v2.prior, v2.combine, v2.cold_path, v2.decoder_z) == ("v2", "content", "mean", "guide", "mlp")
+    assert (v2.beta_co, v2.content_dropout) == (0.01, 0.5)  # its ml-100k values, as version 3's
     toml.write_text('preset = "paper-literal"\nlr = 0.002\n')  # a TOML file may name the preset
     from_toml = load_config("ml-100k", toml)
     assert (from_toml.prior, from_toml.sigma_obs, from_toml.lr) == ("moe", 16.0, 0.002)
-    assert load_config("ml-100k", toml, preset="default").prior == "content"  # --preset wins over the file
+    assert load_config("ml-100k", toml, preset="v2").prior == "content"  # --preset wins over the file
     with pytest.raises(Exception, match="unknown preset 'v3'"):
         load_config("ml-100k", preset="v3")
     assert load_config("ml-100k", alpha_dcl=5.0).alpha_dcl == 5.0  # explicit overrides still win

@@ -29,7 +29,7 @@ class Spec:
 
 
 # M²VAE at another formulation preset, as a row of its own (its name is the preset's)
-PRESET_MODELS = ("paper-literal",)
+PRESET_MODELS = ("v2", "paper-literal")
 
 
 def check_model_name(name: str) -> None:
@@ -40,7 +40,7 @@ def check_model_name(name: str) -> None:
 
         if name.split(":", 1)[1] in PRIORS:
             return
-    raise DataError(None, f"unknown model {name!r}; choose m2vae, paper-literal, a variant "
+    raise DataError(None, f"unknown model {name!r}; choose m2vae, v2, paper-literal, a variant "
                           f"({', '.join(VARIANTS)}), prior:NAME or a baseline ({', '.join(BASELINES)})")
 
 

@@ -39,6 +39,17 @@ from .views import Fused, Views
 A_MIN = 1e-3
 
 
+def global_sum(x: torch.Tensor) -> torch.Tensor:
+    """``x`` summed over the processes of a data-parallel run (itself otherwise): the batch statistics of σ_obs and
+    of the residual scale are the global batch's, as one process with the same batch would compute them."""
+    import torch.distributed as tdist
+
+    if tdist.is_available() and tdist.is_initialized() and tdist.get_world_size() > 1:
+        x = x.clone()
+        tdist.all_reduce(x)
+    return x
+
+
 def normal(mu: torch.Tensor, logvar: torch.Tensor) -> dist.TorchDistribution:
     """A diagonal Gaussian with event shape ``[d]`` from ``(μ, log σ²)`` (the paper's σ is a log-variance)."""
     return dist.Normal(mu, (0.5 * logvar).exp()).to_event(1)
@@ -260,7 +271,8 @@ class M2VAENetworks(nn.Module):
             w = float(self.scale_stats[2])
             a = self.scale_stats[0] / self.scale_stats[1] if w else torch.ones((), device=f.device)
             return a.clamp_min(A_MIN)
-        num, den = (target * f).sum().detach(), f.pow(2).sum().detach().clamp_min(1e-12)
+        num, den = global_sum(torch.stack([(target * f).sum(), f.pow(2).sum()]).detach())
+        den = den.clamp_min(1e-12)
         with torch.no_grad():
             m = self.config.obs_noise_momentum
             self.scale_stats.mul_(m).add_(torch.stack([num, den, torch.ones_like(num)]), alpha=1.0 - m)
@@ -327,6 +339,8 @@ class M2VAENetworks(nn.Module):
         distribution, held constant (``Config.dropped_id``)."""
         if self.config.cold_path == "guide":
             return fused.mu.detach(), fused.logvar.detach()
+        if isinstance(cold_prior, dist.MixtureSameFamily):  # mixture, vamp: the Gaussian of the prior's two moments
+            return cold_prior.mean.detach(), cold_prior.variance.detach().log()
         p = cold_prior.base_dist
         return p.loc.detach(), 2.0 * p.scale.detach().log()
 
@@ -387,7 +401,8 @@ class M2VAENetworks(nn.Module):
         sq = (target - e_new).detach().pow(2).reshape(-1, e_new.shape[-1])
         if mask is not None:  # only the triples whose likelihood counts (likelihood_mask)
             sq = sq[mask.reshape(-1)]
-        var = (sq.mean(0) if len(sq) else self.obs_var()).clamp_min(1e-6)
+        total = global_sum(torch.cat([sq.sum(0), sq.new_tensor([len(sq)])]))  # over every rank's shard
+        var = (total[:-1] / total[-1] if total[-1] > 0 else self.obs_var()).clamp_min(1e-6)
         with torch.no_grad():  # an exponential average, bias-corrected by its total weight (no start value)
             m = self.config.obs_noise_momentum
             self.obs_var_sum.mul_(m).add_(var, alpha=1.0 - m)
