@@ -196,7 +196,8 @@ _AT_LEAST_ONE = ("d", "prior_hidden", "view_gate_hidden", "c_p", "c_n", "batch_s
                  "eval_every", "eval_memory_mb")
 _POSITIVE = ("lr", "tau_dcl", "tau_gate", "co_tau", "sigma_obs", "poe_eps")
 _NON_NEGATIVE = ("alpha_dcl", "beta_co", "bpr_warm", "weight_decay", "kl_warmup_steps", "seed", "recon_weight")
-_FRACTIONS = ("id_dropout", "content_dropout", "decoder_content_dropout", "weight_ema", "obs_noise_momentum")  # rates in [0, 1)
+# rates in [0, 1)
+_FRACTIONS = ("id_dropout", "content_dropout", "decoder_content_dropout", "weight_ema", "obs_noise_momentum")
 
 # Named presets of the formulation. ``default`` is version 3 (below); ``v2`` is version 2, the Config defaults;
 # ``paper-literal`` is version 1 exactly: the fused MoE view as the prior of z, Eq. 17 as a sum, BPR on e_new only,

@@ -33,7 +33,6 @@ from ..nn.experts import (
 from .priors import RESIDUAL_LOGVAR, fused_mean_terms, make_prior
 from .views import Fused, Views
 
-
 # the smallest scale a of decoder_z = residual: a > 0 keeps the order of a cold item's users that of the content path
 # (while e_i is still its random initial value the slope is ≈ 0 and may come out negative)
 A_MIN = 1e-3
@@ -380,8 +379,8 @@ class M2VAENetworks(nn.Module):
                         mask: torch.Tensor | None = None) -> dist.TorchDistribution:
         """``p(e_i | a, c, z) = N(e_new, σ_obs² I)`` (Eq. 21, 24); σ_obs fixed or fitted (``Config.obs_noise``).
 
-        ``target``: the observed ``e_i`` of a training batch, from which ``optimal`` takes its σ (in training mode), over
-        the triples of ``mask`` (those whose likelihood counts) when given.
+        ``target``: the observed ``e_i`` of a training batch, from which ``optimal`` takes its σ (in training mode),
+        over the triples of ``mask`` (those whose likelihood counts) when given.
         """
         noise = self.config.obs_noise
         if noise == "learned":

@@ -212,7 +212,8 @@ class VampPrior(MixturePrior):
         return nets.id_head(self.pseudo_items)
 
 
-PRIORS: dict[str, type[Prior]] = {"content": ContentPrior, "residual": ResidualPrior, "moe": MoEPrior, "standard": StandardPrior,
+PRIORS: dict[str, type[Prior]] = {"content": ContentPrior, "residual": ResidualPrior, "moe": MoEPrior,
+                                  "standard": StandardPrior,
                                   "poe": PoEPrior, "mixture": MixturePrior, "vamp": VampPrior}
 
 
