@@ -25,6 +25,9 @@ class Config:
     # how z enters Eq. 19: "mlp" (F([z; a; c]) as printed) | "residual" (F_c([a; c]) + z: z is the residual of e_i
     # around the content path's mean; nn/decoder.py)
     decoder_z: str = "mlp"
+    # dropout on the hidden layer of the content path F_c (decoder_z = residual, training only): version 2's decoder
+    # had noise there for free (W_z z with z drawn from a posterior of sd ≈ 0.9); version 3's content path has none
+    decoder_dropout: float = 0.0
     # objective (Eq. 26): α weighs the disentangled contrastive loss, β the co-occurrence loss
     alpha_dcl: float = 10.0
     beta_co: float = 0.5
@@ -197,7 +200,8 @@ _AT_LEAST_ONE = ("d", "prior_hidden", "view_gate_hidden", "c_p", "c_n", "batch_s
 _POSITIVE = ("lr", "tau_dcl", "tau_gate", "co_tau", "sigma_obs", "poe_eps")
 _NON_NEGATIVE = ("alpha_dcl", "beta_co", "bpr_warm", "weight_decay", "kl_warmup_steps", "seed", "recon_weight")
 # rates in [0, 1)
-_FRACTIONS = ("id_dropout", "content_dropout", "decoder_content_dropout", "weight_ema", "obs_noise_momentum")
+_FRACTIONS = ("id_dropout", "content_dropout", "decoder_content_dropout", "weight_ema", "obs_noise_momentum",
+              "decoder_dropout")
 
 # Named presets of the formulation. ``default`` is version 3 (below); ``v2`` is version 2, the Config defaults;
 # ``paper-literal`` is version 1 exactly: the fused MoE view as the prior of z, Eq. 17 as a sum, BPR on e_new only,

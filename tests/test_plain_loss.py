@@ -22,6 +22,8 @@ SETTINGS = {**{v: VARIANTS[v] for v in ("full", "w/o-common", "weighted-poe", "w
             "v3 residual": {"decoder_z": "residual", "prior": "residual", "cold_path": "prior", "dropped_id": "cold",
                             "id_target": "data", "obs_noise": "optimal", "combine": "poe"},
             "residual, dropped to the fused view": {"decoder_z": "residual", "dropped_id": "cold"},
+            "v3 with decoder dropout": {"decoder_z": "residual", "prior": "residual", "cold_path": "prior",
+                                        "dropped_id": "cold", "decoder_dropout": 0.5},
             "v3 with a mixture prior": {"decoder_z": "residual", "prior": "mixture", "cold_path": "prior",
                                         "dropped_id": "cold", "id_target": "data", "obs_noise": "optimal"}}
 

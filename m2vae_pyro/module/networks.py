@@ -108,7 +108,8 @@ class M2VAENetworks(nn.Module):
             self.register_buffer("obs_var_sum", torch.zeros(d))
             self.register_buffer("obs_var_weight", torch.zeros(()))
         content_widths = [d] * self.n_modalities if config.decoder_content else []
-        self.decoder = Decoder(d, content_widths, d, config.decoder_hidden, config.decoder_z == "residual")  # Eq. 19
+        self.decoder = Decoder(d, content_widths, d, config.decoder_hidden, config.decoder_z == "residual",
+                               config.decoder_dropout)  # Eq. 19
         self.prior = make_prior(config.prior, self)  # Eq. 22, swappable (module/priors.py)
         if config.decoder_z == "residual":
             # the ID view reads the residual e_i − F_c and starts as its exact posterior (identity mean, the item
@@ -454,7 +455,7 @@ class M2VAENetworks(nn.Module):
         docs/paper-map.md)."""
         if self.config.decoder_z != "residual":
             return e_new
-        f = self.decoder.content_mean(self.decoder_inputs(views))
+        f = self.decoder.content_mean(self.decoder_inputs(views), dropout=True)
         a = self.residual_scale(f, None).detach()
         # (a F_c + E[z]) / a: the cold item's mean embedding in the ranking terms' own scale (a > 0 is one number, so
         # the order of users is the same); at a's scale (≈ 0.1) the BPR margins start 10× smaller and learn slowly

@@ -19,10 +19,12 @@ class Decoder(nn.Module):
     ``e_new = a · F_c + z`` with the scale ``a`` of ``e_i`` (the ranking terms leave ``F_c``'s norm free).
     """
 
-    def __init__(self, d_z: int, d_content: list[int], d_out: int, hidden: int, residual: bool = False):
+    def __init__(self, d_z: int, d_content: list[int], d_out: int, hidden: int, residual: bool = False,
+                 dropout: float = 0.0):
         super().__init__()
         width = hidden or d_out
         self.residual = residual
+        self.dropout = nn.Dropout(dropout) if dropout and hidden else nn.Identity()
         self.z_in = nn.Linear(d_z, width)
         if residual:
             self.z_in.weight.requires_grad_(False)
@@ -35,9 +37,11 @@ class Decoder(nn.Module):
         """``Σ_m W_m x_m`` (0 when the decoder takes no content)."""
         return sum((layer(x) for layer, x in zip(self.content_in, content, strict=True)), 0.0)
 
-    def content_mean(self, content: list[torch.Tensor]) -> torch.Tensor:
-        """``F_c([a; c])`` of the residual form: the decoder at ``z``'s contribution removed."""
-        return self.out(self.act(self.content_term(content) + self.z_in.bias))
+    def content_mean(self, content: list[torch.Tensor], dropout: bool = False) -> torch.Tensor:
+        """``F_c([a; c])`` of the residual form: the decoder at ``z``'s contribution removed; ``dropout``: with the
+        hidden layer's dropout (the ranking terms' pass in training; the generative mean never has it)."""
+        hidden = self.act(self.content_term(content) + self.z_in.bias)
+        return self.out(self.dropout(hidden) if dropout else hidden)
 
     def forward(self, z: torch.Tensor, content: list[torch.Tensor]) -> torch.Tensor:
         """``z`` ``[..., d_z]``, ``content`` a list of ``[..., d_m]`` → ``e_new`` ``[..., d_out]`` (Eq. 19)."""
