@@ -28,10 +28,6 @@ class Config:
     # dropout on the hidden layer of the content path F_c (decoder_z = residual, training only): version 2's decoder
     # had noise there for free (W_z z with z drawn from a posterior of sd ≈ 0.9); version 3's content path has none
     decoder_dropout: float = 0.0
-    # what z the ranking terms (Eq. 20, 25) see under decoder_z = residual: "cold_mean" (the cold path's mean for
-    # every triple) | "posterior" (the guide's draw, held constant, where the triple has its ID view; the cold mean
-    # where it is dropped)
-    ranking_z: str = "cold_mean"
     # objective (Eq. 26): α weighs the disentangled contrastive loss, β the co-occurrence loss
     alpha_dcl: float = 10.0
     beta_co: float = 0.5
@@ -152,8 +148,7 @@ class Config:
                    "image_norm": ("none", "center_l2"), "z_scale": ("views", "learned"),
                    "content_norm": ("none", "l2"), "latent_grad": ("shared", "detached"),
                    "id_target": ("shared", "data"), "obs_noise": ("fixed", "learned", "optimal"),
-                   "decoder_z": ("mlp", "residual"), "dropped_id": ("fused", "cold"),
-                   "ranking_z": ("cold_mean", "posterior")}
+                   "decoder_z": ("mlp", "residual"), "dropped_id": ("fused", "cold")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise DataError(None, f"config field {name} = {getattr(self, name)!r}; choose one of {allowed}")

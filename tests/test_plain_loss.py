@@ -24,8 +24,6 @@ SETTINGS = {**{v: VARIANTS[v] for v in ("full", "w/o-common", "weighted-poe", "w
             "residual, dropped to the fused view": {"decoder_z": "residual", "dropped_id": "cold"},
             "v3 with decoder dropout": {"decoder_z": "residual", "prior": "residual", "cold_path": "prior",
                                         "dropped_id": "cold", "decoder_dropout": 0.5},
-            "v3, ranking on the posterior draw": {"decoder_z": "residual", "prior": "residual", "cold_path": "prior",
-                                                  "dropped_id": "cold", "ranking_z": "posterior"},
             "v3 with a mixture prior": {"decoder_z": "residual", "prior": "mixture", "cold_path": "prior",
                                         "dropped_id": "cold", "id_target": "data", "obs_noise": "optimal"}}
 

@@ -447,26 +447,19 @@ class M2VAENetworks(nn.Module):
         return torch.rand(n, device=device) >= rate if rate and self.training else None
 
     def ranking_embedding(self, views: Views, z_views: torch.Tensor, z_com: torch.Tensor | None, user: torch.Tensor,
-                          e_new: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+                          e_new: torch.Tensor) -> torch.Tensor:
         """The ``e_new`` the ranking terms (Eq. 20, 25) see: the decoded draw, or under ``decoder_z = residual`` the
         cold path's mean, ``F_c([a; c]) + E[z]`` — the embedding a cold item is scored by. A drawn residual there
         would add the prior's spread (≈ 1 per dimension at the start) to every score and drown the ranking signal,
         and on a triple with its ID view it would be ``e_i`` itself (measured: validation HR@5 0.07 after 5 epochs;
-        docs/paper-map.md). ``Config.ranking_z = posterior``: the triples with their ID view see the guide's draw
-        ``z`` of their residual instead of the cold mean."""
+        docs/paper-map.md)."""
         if self.config.decoder_z != "residual":
             return e_new
         f = self.decoder.content_mean(self.decoder_inputs(views), dropout=True)
         a = self.residual_scale(f, None).detach()
         # (a F_c + E[z]) / a: the cold item's mean embedding in the ranking terms' own scale (a > 0 is one number, so
         # the order of users is the same); at a's scale (≈ 0.1) the BPR margins start 10× smaller and learn slowly
-        residual = self.cold_dist(views, z_views, z_com, user).mean
-        if self.config.ranking_z == "posterior" and z is not None and views.id_present is not None:
-            # a triple with its ID view: the guide's draw of its residual (≈ e_i − a F_c), held constant, so the
-            # item-specific part the content cannot explain is not forced onto F_c (version 2's decoder got it
-            # through z for free); an ID-dropped triple: the cold path's mean, as a cold item is scored
-            residual = torch.where(views.id_present.unsqueeze(-1), z.detach(), residual)
-        return f + residual / a
+        return f + self.cold_dist(views, z_views, z_com, user).mean / a
 
     def residual_mean(self, views: Views) -> torch.Tensor:
         """``a · F_c([a; c])`` of ``decoder_z = residual`` with ``a`` at its running value and held constant: the mean

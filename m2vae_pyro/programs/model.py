@@ -39,7 +39,7 @@ class M2VAEModel(PyroModule):
             mask = nets.likelihood_mask(views)
             with poutine.scale(scale=nets.config.recon_weight), poutine.mask(mask=True if mask is None else mask):
                 pyro.sample("e", nets.likelihood_dist(e_new, e, mask), obs=e)  # Eq. 21, 24
-            e_rank = nets.ranking_embedding(views, z_views, z_com, user, e_new, z)
+            e_rank = nets.ranking_embedding(views, z_views, z_com, user, e_new)
             terms = nets.factor_terms(batch, views, z_views, z_com, e_rank)
             for name, (weight, loss) in terms.items():
                 pyro.factor(name, -weight * loss)  # Eq. 9–10, 20, 25, and the warm BPR

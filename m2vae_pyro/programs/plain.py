@@ -38,6 +38,6 @@ def plain_loss(nets: M2VAENetworks, batch: TripleBatch, kl_scale: float = 1.0) -
     mask = nets.likelihood_mask(views)
     nll = -nets.config.recon_weight * nets.likelihood_dist(e_new, e, mask).log_prob(e)  # Eq. 21, 24
     nll = nll if mask is None else nll * mask
-    e_rank = nets.ranking_embedding(views, z_views, z_com, user, e_new, z)
+    e_rank = nets.ranking_embedding(views, z_views, z_com, user, e_new)
     factors = sum(w * loss for w, loss in nets.factor_terms(batch, views, z_views, z_com, e_rank).values())
     return (kl_scale * kl + nll + factors).sum() * (batch.size / len(batch.items))
