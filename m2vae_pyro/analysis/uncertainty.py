@@ -19,9 +19,7 @@ import pyro
 import torch
 
 from ..atomic import atomic_write
-from ..evaluation.metrics import truth_matrix
 from ..evaluation.posterior import hdi, to_inference_data
-from ..evaluation.protocols import candidate_users
 
 
 def _plt():
@@ -98,13 +96,13 @@ def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: in
     k_hat = pareto_k(m.model, m.guide, sampler, n_psis, max(num_samples, 100), seed)
     captions = []
     captions.append(_plot_popularity(per_item, activity, ds, split, draws, out / "uncertainty_popularity.png"))
-    captions.append(_plot_error_bins(m, per_item, draws, top_k, out / "uncertainty_error.png"))
-    captions.append(_plot_user_scores(draws, ds, user, top_k, out / "user_scores.png"))
-    captions.append(_plot_views(m, compare, data_dir, out / "views_pca.png"))
-    captions.append(_plot_gates(m, user, cold, out / "gates.png"))
     from .calibration import calibrate, format_calibration
 
     calibration = calibrate(m, num_samples=min(num_samples, 50), seed=seed)
+    captions.append(_plot_error_bins(calibration, out / "uncertainty_error.png"))
+    captions.append(_plot_user_scores(draws, ds, user, top_k, out / "user_scores.png"))
+    captions.append(_plot_views(m, compare, data_dir, out / "views_pca.png"))
+    captions.append(_plot_gates(m, user, cold, out / "gates.png"))
     atomic_write(out / "calibration_items.csv", lambda tmp: calibration.cold_items.to_csv(tmp, index=False))
     seconds = time.perf_counter() - t0
     cold_source = ("the guide without the ID view (the fused view of Eq. 11–16 at the reference user's gates)"
@@ -150,30 +148,25 @@ def _plot_popularity(per_item, activity, ds, split, draws, path):
     return str(path), text
 
 
-def _plot_error_bins(m, per_item, draws, k, path):
+def _plot_error_bins(calibration, path):
+    """HR@5 of the cold test items per quartile of their score uncertainty (analysis/calibration.py), with 95 %
+    bootstrap intervals and n per bar."""
     plt = _plt()
-    split = m.split
-    items = draws.items[draws.cold]
-    users = candidate_users(split)
-    pos_users, pos_items = split.positives("test")
-    truth = truth_matrix(items, users, pos_users, pos_items, m.ds.n_items)
-    scores = m.score_indices(torch.from_numpy(users), torch.from_numpy(items)).T  # [I, U]
-    top = torch.topk(scores, k, dim=1).indices
-    hr = torch.gather(truth, 1, top).float().mean(1).numpy()
-    keep = truth.any(1).numpy()
-    sd = per_item["e_new_sd"].to_numpy()[draws.cold][keep]
-    hr = hr[keep]
-    edges = np.quantile(sd, np.linspace(0, 1, 5))
-    bins = np.clip(np.searchsorted(edges, sd, side="right") - 1, 0, 3)
-    means = [hr[bins == b].mean() if (bins == b).any() else np.nan for b in range(4)]
+    q = calibration.quartiles
     fig, ax = plt.subplots(figsize=(5, 3.4))
-    ax.bar(range(4), means)
-    ax.set_xticks(range(4), [f"Q{b + 1}\n{edges[b]:.3f}–{edges[b + 1]:.3f}" for b in range(4)], fontsize=7)
-    ax.set_xlabel("cold test items by posterior sd of e_new (quartiles)")
-    ax.set_ylabel(f"HR@{k}")
+    ax.bar(range(4), q["mean"], yerr=[q["mean"] - q["lo"], q["hi"] - q["mean"]], capsize=3)
+    ax.set_xticks(range(4), [f"{r.quartile} (n {r.n})\n{r['from']:.2f}–{r['to']:.2f}" for _, r in q.iterrows()],
+                  fontsize=7)
+    ax.set_xlabel("cold test items by score uncertainty (noise / signal), quartiles")
+    ax.set_ylabel("HR@5")
+    f = calibration.figures
+    ax.set_title(f"Spearman(uncertainty, NDCG@10) {f['spearman_uncertainty_ndcg']:+.2f} "
+                 f"[{f['spearman_uncertainty_ndcg_lo']:+.2f}, {f['spearman_uncertainty_ndcg_hi']:+.2f}], "
+                 f"n {int(f['n_cold_items'])}", fontsize=8)
     fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
-    text = (f"does uncertainty predict error? HR@{k} per uncertainty quartile (low → high): "
-            + ", ".join(f"{v:.3f}" for v in means) + ".")
+    text = ("does uncertainty predict error? HR@5 per quartile of the cold test items' score uncertainty (low → high, "
+            "95 % bootstrap intervals): " + ", ".join(f"{r['mean']:.3f} [{r.lo:.3f}, {r.hi:.3f}]"
+                                                     for _, r in q.iterrows()) + ".")
     return str(path), text
 
 

@@ -105,6 +105,7 @@ def moe_posterior(mu_e: torch.Tensor, logvar_e: torch.Tensor, mu_f: torch.Tensor
     elif how == "mean":
         mu, logvar = 0.5 * (mu_e + mu_f), 0.5 * (logvar_e + logvar_f)
     elif how == "poe":
+        mu_e, mu_f, logvar_e, logvar_f = torch.broadcast_tensors(mu_e, mu_f, logvar_e, logvar_f)  # particle axes
         mu, logvar = poe(torch.stack([mu_e, mu_f]), torch.stack([logvar_e, logvar_f]))
     else:
         raise ValueError(f"unknown combination {how!r} (sum, mean, poe)")
