@@ -21,6 +21,8 @@ from .m2vae import M2VAE
 
 # Elements of one [items × users] score block (float32): bounds the memory of a prediction over many items.
 _BLOCK = 1 << 24
+# (item, user) rows of one posterior draw through the model and guide (predict --samples)
+_PAIRS = 1 << 14
 
 
 def read_id_file(path: Path) -> list[str]:
@@ -105,15 +107,21 @@ def posterior_top_users(model: M2VAE, items: np.ndarray, users: np.ndarray, top:
     train = model.split.train_mask
     known_items, known_users = model.split.pos_items[train], model.split.pos_users[train]
     out = {name: np.zeros(top.shape, np.float32) for name in ("score_mean", "score_sd", "p_top")}
-    for row, item in enumerate(items):
-        cold = model.split.role[item] != 0
-        s = draw_pair_scores(model.model, model.guide, np.array([item]), users, cold, samples)[:, 0]  # [S, U]
-        if exclude_known:
-            s[:, col[known_users[known_items == item]]] = -np.inf
-        rank = (s[:, None, :] > s[:, col[top[row]], None]).sum(-1)  # [S, k']: users scoring higher in that draw
-        picked = s[:, col[top[row]]]
-        out["score_mean"][row], out["score_sd"][row] = picked.mean(0), picked.std(0, ddof=1)
-        out["p_top"][row] = (rank < k).mean(0)
+    cold = model.split.role[items] != 0
+    step = max(1, _PAIRS // max(len(users), 1))  # items per call: ~_PAIRS (item, user) rows, their draws in chunks
+    for group in (np.flatnonzero(~cold), np.flatnonzero(cold)):
+        for lo in range(0, len(group), step):
+            rows = group[lo : lo + step]
+            draws = draw_pair_scores(model.model, model.guide, items[rows], users, bool(cold[rows[0]]),
+                                     samples)  # [S, I, U]
+            for j, row in enumerate(rows):
+                s = draws[:, j]
+                if exclude_known:
+                    s[:, col[known_users[known_items == items[row]]]] = -np.inf
+                picked = s[:, col[top[row]]]  # [S, k']
+                rank = (s[:, None, :] > picked[:, :, None]).sum(-1)  # users scoring higher in that draw
+                out["score_mean"][row], out["score_sd"][row] = picked.mean(0), picked.std(0, ddof=1)
+                out["p_top"][row] = (rank < k).mean(0)
     return out
 
 

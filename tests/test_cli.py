@@ -259,7 +259,7 @@ def test_predict_samples_adds_posterior_mean_sd_and_top_k_probability(synth_run,
     model = load_run(synth_run)
     users = candidate_users(model.split)
     item = model.split.items("test")[:1]
-    s = draw_pair_scores(model.model, model.guide, item, users, True, 200, max_pairs=7)[:, 0]
+    s = draw_pair_scores(model.model, model.guide, item, users, True, 200, max_draws=1400)[:, 0]
     rank = (s[:, None, :] > s[:, :, None]).sum(-1)
     assert np.allclose((rank < 3).mean(0).sum(), 3.0)
     # version 3's e_new is linear in z, so the score at the mean of z is the posterior mean: within Monte Carlo error

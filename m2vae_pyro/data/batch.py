@@ -20,6 +20,8 @@ class TripleBatch:
     pos_items: torch.Tensor
     neg_items: torch.Tensor
     size: int
+    # (item, user) pairs for posterior draws (``of_pairs``): no ranking or contrastive term applies to them
+    pairs_only: bool = False
 
     @classmethod
     def from_triples(cls, t: Triples, size: int, device: torch.device | str = "cpu") -> TripleBatch:
@@ -31,6 +33,8 @@ class TripleBatch:
 
     @classmethod
     def of_pairs(cls, items: torch.Tensor, users: torch.Tensor) -> TripleBatch:
-        """(item, user) pairs as a batch with no negatives and no co-occurrence items (for posterior draws)."""
+        """(item, user) pairs as a batch with no negatives and no co-occurrence items (for posterior draws: the model
+        adds no factor for them, whose in-batch contrast would cost O(pairs²) and mean nothing)."""
         empty = torch.zeros(len(items), 0, dtype=torch.long, device=items.device)
-        return cls(torch.arange(len(items), device=items.device), items, users, users, empty, empty, len(items))
+        return cls(torch.arange(len(items), device=items.device), items, users, users, empty, empty, len(items),
+                   pairs_only=True)

@@ -470,8 +470,11 @@ class M2VAENetworks(nn.Module):
     # -- the factor terms (Eq. 9–10, 20, 25) ---------------------------------------------------------
     def factor_terms(self, batch: TripleBatch, views: Views, z_views: torch.Tensor, z_com: torch.Tensor | None,
                      e_new: torch.Tensor) -> dict[str, tuple[float, torch.Tensor]]:
-        """``{name: (weight, per-example loss [B])}`` for every factor; the model adds ``−weight · loss``."""
+        """``{name: (weight, per-example loss [B])}`` for every factor; the model adds ``−weight · loss``. None for a
+        batch of (item, user) pairs drawn for posterior analysis (``TripleBatch.of_pairs``)."""
         cfg = self.config
+        if batch.pairs_only:
+            return {}
         user, neg_user = self.user_emb(batch.pos_users), self.user_emb(batch.neg_users)
         terms = {"bpr": (1.0, losses.bpr(e_new, user, neg_user))}  # Eq. 25
         if cfg.bpr_warm:  # the author's second BPR, on the warm e_i: it makes e_i a collaborative embedding
