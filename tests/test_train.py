@@ -143,8 +143,12 @@ def test_analyze_writes_netcdf_summary_and_plots(trained_run):
     assert len(list(out.glob("*.png"))) >= 2
     report = (out / "report.md").read_text()
     assert "Pareto k̂" in report and "R-hat is not reported" in report
-    assert "calibration: cold/warm sd " in report and "the guide without the ID view" in report
-    assert "conditional prior" not in report.split("## Calibration")[0]  # the run's cold path is the guide
+    assert "calibration: cold/warm sd " in report
+    cold_path = json.loads((trained_run / "config.json").read_text())
+    cold_path = cold_path.get("config", cold_path)["cold_path"]
+    said = report.split("## Calibration")[0]  # the report names the cold path this run used, not another one
+    guide, prior = "the guide without the ID view", "the conditional prior of Eq. 22"
+    assert (guide in said, prior in said) == (cold_path == "guide", cold_path == "prior")
     assert len(pd.read_csv(out / "calibration_items.csv")) > 0
 
 
