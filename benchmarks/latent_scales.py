@@ -20,6 +20,7 @@ import argparse
 from pathlib import Path
 
 import torch
+from real_data import print_run_table
 
 from m2vae_pyro.runs import load_run
 
@@ -56,11 +57,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     args = parser.parse_args()
     rows = {run.name: scales(run) for run in args.runs}
-    cols = list(next(iter(rows.values())))
-    print("| run | " + " | ".join(cols) + " |")
-    print("|---|" + "---|" * len(cols))
-    for name, row in rows.items():
-        print(f"| {name} | " + " | ".join(f"{row[c]:.4f}" for c in cols) + " |")
+    print_run_table(rows)
     print(f"cold-path sd cv across items: {next(iter(rows.values()))['cold-path sd cv']:.3f}")
 
 

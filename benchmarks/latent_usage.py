@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from real_data import print_run_table
 
 from m2vae_pyro.baselines import userpop_scorer
 from m2vae_pyro.evaluation.protocols import evaluate
@@ -87,11 +88,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     args = parser.parse_args()
     rows = {run.name: usage(run) for run in args.runs}
-    cols = list(next(iter(rows.values())))
-    print("| run | " + " | ".join(cols) + " |")
-    print("|---|" + "---|" * len(cols))
-    for name, row in rows.items():
-        print(f"| {name} | " + " | ".join(f"{row[c]:.4f}" for c in cols) + " |")
+    print_run_table(rows)
     first = next(iter(rows.values()))
     print(f"z=0 validation HR@5 ratio: {first['z = 0'] / first['as trained']:.3f}")
 

@@ -44,3 +44,12 @@ def table3_cells(datasets: str, models: str, data_dir: str | Path | None):
                 yield name, model, ds, split, None
             else:
                 yield name, model, ds, split, build_model(model, ds, split, 0, spec)
+
+
+def print_run_table(rows: dict[str, dict[str, float]]) -> None:
+    """A Markdown table with one row per run and one column per figure (4 decimals)."""
+    cols = list(next(iter(rows.values())))
+    print("| run | " + " | ".join(cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for name, row in rows.items():
+        print(f"| {name} | " + " | ".join(f"{row[c]:.4f}" for c in cols) + " |")
