@@ -58,9 +58,20 @@ def _device_arg(parser: argparse.ArgumentParser, resume: bool = False, cells: bo
 def _item_choice(parser: argparse.ArgumentParser) -> None:
     items = parser.add_mutually_exclusive_group()
     items.add_argument("--items", default=None, metavar="ID,ID,...", help="these items (raw ids; any item)")
-    items.add_argument("--items-file", type=Path, default=None, help="items, one raw id per line")
+    items.add_argument("--items-file", type=Path, default=None,
+                       help="items: one raw id per line, or a CSV laid out like items.csv (item, attributes, …) "
+                            "whose items the run has not seen are scored from the file's content")
     items.add_argument("--role", default=None, choices=["validation", "test"],
                        help="the cold items of one role (default: every cold item)")
+    images = parser.add_argument_group("images of the new items of --items-file (as the run's dataset has them)")
+    images.add_argument("--images", type=Path, default=None, metavar="DIR", help="a folder of ITEM.jpg/.jpeg/.png")
+    images.add_argument("--image-features", type=Path, default=None, metavar="F.npy",
+                        help="precomputed EfficientNet-Lite0 features [n, 1280], with --image-items")
+    images.add_argument("--image-items", type=Path, default=None, metavar="F.csv",
+                        help="the item id of each row of --image-features (a CSV with an 'item' column)")
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="score a new item with no known attribute and no image as the model scores a training "
+                             "item without content (default: refuse it)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -305,9 +316,17 @@ def _report_trained(model, run: Path) -> None:
 
 def _requested(args: argparse.Namespace, model):
     """(item indices, user indices or None) of a predict/export command."""
-    from .predict import read_id_file, select_items
+    from .predict import is_items_table, read_id_file, request_new_items, select_items
 
-    ids = _id_list(args.items) if args.items else read_id_file(args.items_file) if args.items_file else None
+    images = {"images": args.images, "image_features": args.image_features, "image_items": args.image_items}
+    table = args.items_file is not None and args.items_file.is_file() and is_items_table(args.items_file)
+    if any(v is not None for v in images.values()) and not table:
+        raise DataError(None, "--images, --image-features and --image-items go with an --items-file laid out like "
+                              "items.csv (item,attributes,…)")
+    if table:
+        ids = request_new_items(model, args.items_file, **images, allow_empty=args.allow_empty)
+    else:
+        ids = _id_list(args.items) if args.items else read_id_file(args.items_file) if args.items_file else None
     items = select_items(model, ids, args.role, args.items_file)
     users = model.ds.user_index(_id_list(args.users)) if args.users else None
     return items, users
@@ -537,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = partial(_show_warning, warnings.showwarning)
+            # the package's advice is printed, once per place, whatever filter the caller set (pytest: "error")
+            warnings.filterwarnings("default", category=UserWarning, module=r"m2vae_pyro\.")
             return args.func(args)
     except DataError as exc:
         print(f"m2vae: error: {exc}", file=sys.stderr)

@@ -4,15 +4,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .atomic import atomic_write
 from .config import Config, config_from_dict
 from .data.dataset import Dataset
 from .data.errors import DataError
+from .data.new_items import NewItems, append_items, fingerprint, new_items_from_frame, split_grown
 from .data.sampling import TripleSampler
 from .data.split import ColdStartSplit, cold_start_split
 from .evaluation.posterior import PosteriorDraws, draw_posterior
@@ -129,20 +132,73 @@ class M2VAE:
                  protocol: str = "item-to-user") -> dict[str, float]:
         return evaluate(self.score_indices, self.ds, self.split, role, ks or self.config.ks, protocol)
 
+    # -- items that arrive after training (data/new_items.py) ----------------------------------------------------
+    def add_items(self, items: pd.DataFrame | NewItems, image_features: np.ndarray | None = None,
+                  allow_empty: bool = False) -> np.ndarray:
+        """Append items the model has not seen, scored from their content alone like any cold item; returns their
+        indices (raw ids work too: ``score(user_ids, items["item"])``).
+
+        ``items``: a frame laid out like ``items.csv`` (``item``, ``attributes`` as ``|``-separated tokens, further
+        columns as ``COLUMN=value`` tokens) or :class:`NewItems`; ``image_features``: ``[len(items), D]`` raw
+        features (EfficientNet-Lite0, as the dataset's), rows of NaN for items without an image. Tokens the training
+        data lacked are ignored with one warning. The networks are not changed: a new item's score is the one it
+        would have had had it been in the dataset at training time with no interaction. An item with no known
+        attribute and no image is refused, or with ``allow_empty`` scored as the model scores a training item
+        without content (its learned missing-content vectors: the same score for every such item).
+        """
+        if isinstance(items, pd.DataFrame):
+            items = new_items_from_frame(items, self.ds.attribute_names, image_features)
+        if not len(items):
+            return np.zeros(0, dtype=np.int64)
+        empty = ~items.has_content()
+        if empty.any() and not allow_empty:
+            raise DataError(None, f"item {str(items.ids[np.argmax(empty)])!r} has no attribute the run knows and no "
+                                  f"image: nothing to score it from ({int(empty.sum())} such item(s); "
+                                  "--allow-empty scores them as an item without content)")
+        first = self.ds.n_items
+        self.ds = append_items(self.ds, items)
+        self.split = self.split.with_items(len(items))
+        self.nets.attach_content(self.ds)
+        return np.arange(first, self.ds.n_items)
+
+    def score_new_items(self, user_ids, items: pd.DataFrame, image_features: np.ndarray | None = None
+                        ) -> torch.Tensor:
+        """``[U, I]`` scores of raw user ids for items the model has not seen (:meth:`add_items`, then score)."""
+        return self.score_indices(self.ds.user_index(user_ids), self.add_items(items, image_features))
+
     def save(self, path: str | Path) -> None:
-        """Weights, config and split roles in one file (written to a temporary file, then renamed)."""
+        """Weights, config, split roles and the identity of the trained data (ids, vocabulary, fingerprint) in one
+        file (written to a temporary file, then renamed)."""
         path = Path(path)
+        trained = self.ds if self.ds.n_items == self.nets.n_items else None
+        if trained is None:
+            raise ValueError("save a model before appending new items to it (add_items)")
         state = {"weights": self.model.state_dict(), "config": self.config.to_dict(), "dataset": self.ds.name,
-                 "n_users": self.ds.n_users, "n_items": self.ds.n_items, "role": torch.from_numpy(self.split.role)}
+                 "n_users": self.ds.n_users, "n_items": self.ds.n_items, "role": torch.from_numpy(self.split.role),
+                 "item_ids": self.ds.item_ids, "user_ids": self.ds.user_ids,
+                 "attribute_names": list(self.ds.attribute_names), "fingerprint": fingerprint(self.ds)}
         atomic_torch_save(state, path)
 
     @classmethod
     def load(cls, path: str | Path, ds: Dataset, device: torch.device | str = "cpu") -> M2VAE:
+        """The model of a checkpoint on ``ds``: the data it was trained on (checked by fingerprint), or a dataset
+        that grew since — its other items are then appended as new items (:meth:`add_items`)."""
         path = Path(path)
         if not path.is_file():
             raise DataError(path, "checkpoint not found")
         state = torch.load(path, map_location="cpu", weights_only=False)
-        if state["dataset"] != ds.name or (state["n_users"], state["n_items"]) != (ds.n_users, ds.n_items):
+        grown = None
+        if "fingerprint" in state:  # a checkpoint that knows its data: ds may have moved, been renamed or grown
+            if ds.n_items != state["n_items"] or ds.n_users != state["n_users"]:
+                ds, grown = split_grown(ds, state["item_ids"], state["user_ids"], state["attribute_names"])
+            found = fingerprint(ds)
+            if found != state["fingerprint"]:
+                raise DataError(path, f"the data differ from those the run was trained on (fingerprint {found}, "
+                                      f"trained on {state['fingerprint']}; {ds.n_users} users, {ds.n_items} items, "
+                                      f"{ds.n_interactions} interactions)")
+            if ds.name != state["dataset"]:  # the same data in a renamed folder: the run keeps its name
+                ds = dataclasses.replace(ds, name=state["dataset"])
+        elif state["dataset"] != ds.name or (state["n_users"], state["n_items"]) != (ds.n_users, ds.n_items):
             raise DataError(path, f"checkpoint is for {state['dataset']} ({state['n_users']} users, "
                                   f"{state['n_items']} items), not {ds.name} ({ds.n_users}, {ds.n_items})")
         config = config_from_dict(state["config"])
@@ -150,4 +206,6 @@ class M2VAE:
         obj = cls(ds, config, split, device)
         load_weights(obj.model, state["weights"], path)
         obj.nets.eval()
+        if grown is not None and len(grown):
+            obj.add_items(grown)
         return obj

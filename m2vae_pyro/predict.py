@@ -7,6 +7,7 @@ cold path for cold items); ties are broken by user index, so the same run always
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +27,18 @@ _PAIRS = 1 << 14
 
 
 def read_id_file(path: Path) -> list[str]:
-    """One id per line (blank lines and ``#`` comments skipped); a CSV with an ``item`` column also works."""
+    """One id per line (blank lines and ``#`` comments skipped; a first line ``item`` is a header); a CSV with an
+    ``item`` column also works."""
     if not path.is_file():
         raise DataError(path, "file not found")
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"not valid utf-8 text ({exc.reason} at byte {exc.start})") from None
+    lines = [ln.strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if lines and lines[0] == "item":
+        lines = lines[1:]
     if lines and "," in lines[0]:
         header = [h.strip() for h in lines[0].split(",")]
         if "item" not in header:
@@ -42,13 +50,40 @@ def read_id_file(path: Path) -> list[str]:
     return lines
 
 
+def is_items_table(path: Path) -> bool:
+    """Whether ``path`` is laid out like ``items.csv`` (a header with ``item`` and ``attributes``) rather than a
+    list of ids."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            header = fh.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return {"item", "attributes"} <= {h.strip() for h in header.split(",")}
+
+
+def request_new_items(model: M2VAE, path: Path, images: Path | None = None, image_features: Path | None = None,
+                      image_items: Path | None = None, allow_empty: bool = False, progress: bool = True) -> list[str]:
+    """The ids of an items table (``items.csv`` layout): those the run has not seen are appended to ``model`` from
+    the table's content (:meth:`M2VAE.add_items`); those it has are scored as they are."""
+    from .data.new_items import read_new_items
+
+    new = read_new_items(path, model.ds.attribute_names, images=images, image_features=image_features,
+                         image_items=image_items, progress=progress)
+    known = np.isin(np.asarray(new.ids, dtype=str), np.asarray(model.ds.item_ids, dtype=str))
+    if known.any():
+        warnings.warn(f"{path}: {int(known.sum())} item(s) the run already has are scored from the run's data, "
+                      "not from this file", stacklevel=2)
+    model.add_items(new.take(~known), allow_empty=allow_empty)
+    return [str(v) for v in new.ids]
+
+
 def select_items(model: M2VAE, ids: list[str] | None = None, role: str | None = None,
                  origin: Path | None = None) -> np.ndarray:
     """Item indices: the given raw ids, the cold items of ``role``, or (neither) every cold item."""
     if ids is not None and role is not None:
         raise DataError(None, "give items by id or by --role, not both")
     if ids is not None:
-        return model.ds.item_index(ids, origin)
+        return model.ds.item_index(list(dict.fromkeys(ids)), origin)  # a repeated id is scored once
     if role is not None:
         if role not in ROLES[1:]:
             raise DataError(None, f"--role {role!r}: choose validation or test")
@@ -168,13 +203,20 @@ def export_embeddings(model: M2VAE, items: np.ndarray, users: np.ndarray | None 
                                 for lo in range(0, len(items), step)] or [np.zeros((0, len(cand), d), np.float32)])
         user_emb = model.nets.user_emb.weight[torch.from_numpy(cand).to(model.device)].cpu().numpy()
     out = {"item_ids": model.ds.item_ids[items], "user_ids": model.ds.user_ids[cand], "user_embedding": user_emb,
-           "e_new": e_new, "item_role": np.array([*ROLES, "unused"])[model.split.role[items]]}
+           "e_new": e_new, "item_role": item_roles(model, items)}
     if samples:
         draws = model.sample_posterior_indices(items, num_samples=samples)
         out["samples_e_new"] = np.asarray(draws.samples["e_new"])
         out["samples_z"] = np.asarray(draws.samples["z"])
         out["samples_user_ids"] = model.ds.user_ids[draws.users]
     return out
+
+
+def item_roles(model: M2VAE, items: np.ndarray) -> np.ndarray:
+    """Each item's role in the run: train, validation, test, unused (in the data, no positive) or new (appended
+    after training)."""
+    roles = np.array([*ROLES, "unused"])[model.split.role[items]]
+    return np.where(items >= model.nets.n_items, "new", roles)
 
 
 def write_npz(arrays: dict[str, np.ndarray], out: Path, force: bool) -> None:

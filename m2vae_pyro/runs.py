@@ -225,7 +225,7 @@ def load_run(run: Path, data_dir: Path | None = None, device: str = "cpu") -> M2
         return _load_cell(run, data_dir, device)
     ds = _recorded_dataset(_read_meta(run), data_dir)
     model = M2VAE.load(run / "checkpoint.pt", ds, device)
-    saved = load_split(run / "split.csv", ds)
+    saved = load_split(run / "split.csv", model.ds)
     if (saved.role != model.split.role).any():
         raise DataError(run / "split.csv", "split differs from the one stored in the checkpoint")
     return model
@@ -244,9 +244,24 @@ def _load_cell(checkpoint: Path, data_dir: Path | None, device: str) -> M2VAE:
 
 
 def _recorded_dataset(meta: dict[str, Any], data_dir: Path | None, progress: bool = False) -> Dataset:
-    """The dataset a run or an experiment recorded, from ``data_dir`` if given, else from the folder it recorded."""
-    recorded = Path(meta["data_dir"]) if meta.get("data_dir") else None
-    return load_dataset(meta["dataset"], data_dir or recorded, images=True, progress=progress)
+    """The dataset a run or an experiment recorded, from ``data_dir`` if given, else from the folder it recorded.
+
+    A user's own folder is recorded by its path; after a move ``data_dir`` re-attaches it (the folder itself, or a
+    folder holding it under its old name). The checkpoint's fingerprint then says whether the data are the same.
+    """
+    from .data.folder import is_folder_dataset
+
+    name, recorded = meta["dataset"], Path(meta["data_dir"]) if meta.get("data_dir") else None
+    if Path(name).is_absolute():
+        if data_dir is not None:
+            here = Path(data_dir)
+            name = str(here if is_folder_dataset(here) else here / Path(name).name)
+            if not is_folder_dataset(name):
+                raise DataError(here, "not a data folder (interactions.csv and items.csv), nor a folder holding "
+                                      f"{Path(meta['dataset']).name}/")
+        elif not is_folder_dataset(name):
+            raise DataError(name, "the run's data folder is not there (moved?): re-attach it with --data-dir FOLDER")
+    return load_dataset(name, data_dir or recorded, images=True, progress=progress)
 
 
 def evaluate_run(run: Path, data_dir: Path | None = None, device: str = "cpu") -> dict[str, Any]:

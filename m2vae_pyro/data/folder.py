@@ -81,25 +81,39 @@ def _numbers(path: Path, frame: pd.DataFrame, column: str) -> np.ndarray:
     return values
 
 
-def load_folder(folder: str | Path) -> Dataset:
-    folder = Path(folder)
-    items_path, inter_path = folder / "items.csv", folder / "interactions.csv"
-    items = _read_csv(items_path)
-    _need_columns(items_path, items, ("item", "attributes"))
-    empty_id = (items["item"].str.strip() == "").to_numpy()
-    if empty_id.any():
-        raise DataError(items_path, "missing field 'item'", line=int(np.argmax(empty_id)) + 2)
-    raw_items = _ids(items["item"])
-    check_unique(items_path, raw_items, "item", 2, show=lambda r: str(raw_items[r]))
-    order = np.argsort(raw_items, kind="stable")
-    items, item_ids = items.iloc[order].reset_index(drop=True), raw_items[order]
-
+def item_tokens(items: pd.DataFrame) -> list[list[str]]:
+    """The attribute tokens of each row of an ``items.csv`` frame: the ``|``-separated ``attributes`` and one
+    ``COLUMN=value`` token per further non-empty column."""
     extra = [c for c in items.columns if c not in ("item", "attributes")]
     tokens = [[t.strip() for t in s.split("|") if t.strip()] for s in items["attributes"]]
     for col in extra:
         for row, value in enumerate(items[col]):
             if value.strip():
                 tokens[row].append(f"{col}={value.strip()}")
+    return tokens
+
+
+def read_items_csv(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
+    """``(raw ids, frame)`` of a file laid out like ``items.csv``, rows in file order (ids checked: present,
+    unique)."""
+    items = _read_csv(path)
+    _need_columns(path, items, ("item", "attributes"))
+    empty_id = (items["item"].str.strip() == "").to_numpy()
+    if empty_id.any():
+        raise DataError(path, "missing field 'item'", line=int(np.argmax(empty_id)) + 2)
+    raw_items = _ids(items["item"])
+    check_unique(path, raw_items, "item", 2, show=lambda r: str(raw_items[r]))
+    return raw_items, items
+
+
+def load_folder(folder: str | Path) -> Dataset:
+    folder = Path(folder)
+    items_path, inter_path = folder / "items.csv", folder / "interactions.csv"
+    raw_items, items = read_items_csv(items_path)
+    order = np.argsort(raw_items, kind="stable")
+    items, item_ids = items.iloc[order].reset_index(drop=True), raw_items[order]
+
+    tokens = item_tokens(items)
     names = sorted({t for ts in tokens for t in ts})
     lookup = {t: k for k, t in enumerate(names)}
     indptr, indices = build_csr([sorted({lookup[t] for t in ts}) for ts in tokens])
@@ -136,33 +150,46 @@ def _image_modality(folder: Path, item_ids: np.ndarray, lookup: dict[str, int]) 
     """``lookup``: an item id as written in a file → its index (the one map of ``load_folder``)."""
     feats_path, ids_path, images = folder / "image_features.npy", folder / "image_items.csv", folder / "images"
     if feats_path.exists() or ids_path.exists():
-        require_file(feats_path)
-        ids = _read_csv(ids_path)
-        _need_columns(ids_path, ids, ("item",))
-        try:
-            feats = np.load(feats_path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise DataError(feats_path, f"not a numpy array file: {exc}") from None
-        if feats.ndim != 2 or len(feats) != len(ids):
-            raise DataError(feats_path, f"expected a [{len(ids)}, D] array (one row per line of image_items.csv), "
-                                        f"got shape {feats.shape}")
-        if not np.isfinite(feats).all():
-            row = int(np.argmax(~np.isfinite(feats).all(axis=1)))
-            raise DataError(feats_path, f"row {row} (item {ids['item'].iloc[row]}) holds NaN or inf")
-        rows = np.array([lookup.get(v.strip(), -1) for v in ids["item"]], dtype=np.int64)
-        if (rows < 0).any():
-            row = int(np.argmax(rows < 0))
-            raise DataError(ids_path, f"item {ids['item'].iloc[row]!r} is not in items.csv", line=row + 2)
-        check_unique(ids_path, rows, "item", 2)
-        full = np.zeros((len(item_ids), feats.shape[1]), dtype=np.float32)
-        full[rows] = feats
-        present = np.zeros(len(item_ids), dtype=bool)
-        present[rows] = True
-        mod = Modality(present=present)
-        mod.features = full
-        return mod
+        return read_image_features(feats_path, ids_path, item_ids, lookup)
     if not images.is_dir():
         return None
+    return image_files(images, item_ids)
+
+
+def read_image_features(feats_path: Path, ids_path: Path, item_ids: np.ndarray, lookup: dict[str, int],
+                        items_file: str = "items.csv") -> Modality:
+    """Precomputed features ``[n, D]`` (``.npy``) with their item ids (a CSV with an ``item`` column), as a
+    modality over ``item_ids`` (``lookup``: an id as written → its index)."""
+    require_file(feats_path)
+    ids = _read_csv(ids_path)
+    _need_columns(ids_path, ids, ("item",))
+    try:
+        feats = np.load(feats_path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise DataError(feats_path, f"not a numpy array file: {exc}") from None
+    if feats.ndim != 2 or len(feats) != len(ids):
+        raise DataError(feats_path, f"expected a [{len(ids)}, D] array (one row per line of image_items.csv), "
+                                    f"got shape {feats.shape}")
+    if not np.isfinite(feats).all():
+        row = int(np.argmax(~np.isfinite(feats).all(axis=1)))
+        raise DataError(feats_path, f"row {row} (item {ids['item'].iloc[row]}) holds NaN or inf")
+    rows = np.array([lookup.get(v.strip(), -1) for v in ids["item"]], dtype=np.int64)
+    if (rows < 0).any():
+        row = int(np.argmax(rows < 0))
+        raise DataError(ids_path, f"item {ids['item'].iloc[row]!r} is not in {items_file}", line=row + 2)
+    check_unique(ids_path, rows, "item", 2)
+    full = np.zeros((len(item_ids), feats.shape[1]), dtype=np.float32)
+    full[rows] = feats
+    present = np.zeros(len(item_ids), dtype=bool)
+    present[rows] = True
+    mod = Modality(present=present)
+    mod.features = full
+    return mod
+
+
+def image_files(images: Path, item_ids: np.ndarray) -> Modality | None:
+    """``images/ITEM.jpg`` (``.jpeg``, ``.png``) for each of ``item_ids``: a modality whose features are computed
+    later (``images.attach_image_features``); ``None`` when no item has a file."""
     files = {p.stem: p for p in sorted(images.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
     sources = [files.get(str(v)) for v in item_ids]
     present = np.array([s is not None for s in sources], dtype=bool)

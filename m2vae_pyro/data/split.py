@@ -52,6 +52,11 @@ class ColdStartSplit:
         return cls(role=np.asarray(role, dtype=np.int64), pos_users=ds.users[mask], pos_items=ds.items[mask],
                    seed=seed, threshold=threshold if ds.ratings is not None else None)
 
+    def with_items(self, n: int) -> ColdStartSplit:
+        """The split of a dataset with ``n`` new items appended: they have no role (-1) and no positive."""
+        return ColdStartSplit(np.r_[self.role, np.full(n, -1, dtype=np.int64)], self.pos_users, self.pos_items,
+                              self.seed, self.threshold)
+
     def items(self, role: str) -> np.ndarray:
         return np.flatnonzero(self.role == ROLES.index(role))
 
@@ -103,10 +108,10 @@ def load_split(path: Path, ds: Dataset) -> ColdStartSplit:
     meta = dict(kv.split("=", 1) for kv in header.lstrip("# ").split())
     if meta.get("dataset") != ds.name:
         raise DataError(path, f"split is for dataset {meta.get('dataset')!r}, not {ds.name!r}")
-    frame = pd.read_csv(path, comment="#")
-    pos = np.searchsorted(ds.item_ids, frame["item_id"].to_numpy())
-    pos = np.minimum(pos, ds.n_items - 1)
-    if (ds.item_ids[pos] != frame["item_id"].to_numpy()).any() or not frame["role"].isin(ROLES).all():
+    frame = pd.read_csv(path, comment="#", dtype={"item_id": str})
+    position = {str(v): k for k, v in enumerate(ds.item_ids.tolist())}  # ids compared as text (any order)
+    pos = np.array([position.get(v, -1) for v in frame["item_id"]], dtype=np.int64)
+    if (pos < 0).any() or not frame["role"].isin(ROLES).all():
         raise DataError(path, "split names items or roles that this dataset does not have")
     role = np.full(ds.n_items, -1, dtype=np.int64)
     role[pos] = frame["role"].map({r: k for k, r in enumerate(ROLES)}).to_numpy()

@@ -15,7 +15,7 @@ from ..config import Config
 from ..data.batch import TripleBatch
 from ..data.dataset import Dataset
 from ..nn import losses
-from ..nn.content import attribute_slots, image_matrix
+from ..nn.content import attribute_slots, image_center, image_matrix
 from ..nn.decoder import Decoder
 from ..nn.encoders import LOGVAR_MAX, LOGVAR_MIN, AttentionPooling, GaussianHead
 from ..nn.experts import (
@@ -66,17 +66,16 @@ class M2VAENetworks(nn.Module):
         self.config = config
         d = config.d
         self.n_users, self.n_items = ds.n_users, ds.n_items
-        attrs, mask = attribute_slots(ds)
-        self.register_buffer("item_attrs", attrs, persistent=False)
-        self.register_buffer("item_attr_mask", mask, persistent=False)
         image = ds.modalities.get("image")
         self.has_image = image is not None
         if self.has_image:
             if image.features is None:
                 raise ValueError("image features are not attached: call data.images.attach_image_features first")
-            features = image_matrix(image.features, image.present, config.image_norm)
-            self.register_buffer("image_features", features, persistent=False)
-            self.register_buffer("image_present", torch.from_numpy(image.present), persistent=False)
+            # the centre of image_norm = center_l2 is the training items' mean: fixed, so that an item appended
+            # after training (attach_content) is encoded exactly as it would have been among the training items
+            self.register_buffer("image_center", image_center(image.features, image.present), persistent=False)
+        self.attach_content(ds)
+        if self.has_image:
             self.image_proj = nn.Linear(image.features.shape[1], d)  # c_i (Eq. 3 input)
             self.image_head = GaussianHead(d, d)  # Eq. 3
             self.image_missing = nn.Parameter(torch.zeros(d))
@@ -116,6 +115,21 @@ class M2VAENetworks(nn.Module):
             # embeddings' initial variance): the form is known, and a log-variance moves too slowly from 0 (sd 1)
             nn.init.eye_(self.id_head.mu.weight), nn.init.zeros_(self.id_head.mu.bias)
             nn.init.zeros_(self.id_head.logvar.weight), nn.init.constant_(self.id_head.logvar.bias, RESIDUAL_LOGVAR)
+
+    def attach_content(self, ds: Dataset) -> None:
+        """Item content as (non-persistent) buffers the steps index: at construction, and again when items that
+        arrived after training are appended to the dataset (``M2VAE.add_items``; the trained items keep their
+        rows, so nothing learned changes)."""
+        device = self.item_attrs.device if hasattr(self, "item_attrs") else torch.device("cpu")
+        attrs, mask = attribute_slots(ds)
+        self.register_buffer("item_attrs", attrs.to(device), persistent=False)
+        self.register_buffer("item_attr_mask", mask.to(device), persistent=False)
+        if self.has_image:
+            image = ds.modalities["image"]
+            features = image_matrix(image.features, image.present, self.config.image_norm,
+                                    center=self.image_center.cpu())
+            self.register_buffer("image_features", features.to(device), persistent=False)
+            self.register_buffer("image_present", torch.from_numpy(image.present).to(device), persistent=False)
 
     # -- the multi-view generator -------------------------------------------------------------------
     def views(self, items: torch.Tensor) -> Views:
