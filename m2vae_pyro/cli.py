@@ -75,8 +75,16 @@ def _item_choice(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .module.priors import PRIORS
+
     parser = argparse.ArgumentParser(prog="m2vae", description="M²VAE cold-start recommendation in Pyro.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    listing = sub.add_parser("list", help="models, datasets found, presets, priors and variants, one line each")
+    _data_dir(listing)
+    listing.set_defaults(func=cmd_list)
 
     data = sub.add_parser("data", help="inspect datasets and compute content features")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -106,10 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir(train)
     train.add_argument("--out", type=Path, help="run directory (must be new or empty)")
     train.add_argument("--resume", type=Path, metavar="RUN", help="continue an interrupted run exactly")
-    train.add_argument("--seed", type=int, default=None)
-    train.add_argument("--epochs", type=int, default=None)
-    train.add_argument("--variant", default="full", help=f"Table-4 variant: {', '.join(VARIANTS)}")
-    train.add_argument("--prior", default=None, help="prior over z: moe (paper), standard, poe, mixture, vamp")
+    train.add_argument("--seed", type=int, default=None,
+                       help="seed of the cold-start split, the initial weights and the sampled triples (default 0)")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="maximum epochs; training stops earlier when validation HR@5 stops improving "
+                            "(patience) (default: the preset's, 40)")
+    train.add_argument("--variant", default=None, choices=list(VARIANTS), help="Table-4 variant (default full)")
+    train.add_argument("--prior", default=None, choices=list(PRIORS),
+                       help="the prior over z (default: the preset's; m2vae list describes each)")
     _preset(train)
     train.add_argument("--config", type=Path, default=None, help="TOML file of Config fields")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -147,10 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True)
     show = config_sub.add_parser("show", help="every Config field, its value and its source")
     show.add_argument("dataset", nargs="?", default=None, help="dataset name (its paper and tuned values apply)")
-    show.add_argument("--variant", default="full", help=f"Table-4 variant: {', '.join(VARIANTS)}")
+    show.add_argument("--variant", default=None, choices=list(VARIANTS), help="Table-4 variant (default full)")
     _preset(show)
     show.add_argument("--config", type=Path, default=None, help="TOML file of Config fields")
     show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a field (repeatable)")
+    show.add_argument("--toml", action="store_true",
+                      help="print a commented TOML file instead, to edit and pass back with --config")
     show.set_defaults(func=cmd_config_show)
 
     tune = sub.add_parser("tune", help="grid search of M²VAE's or a baseline's settings on validation cold items only")
@@ -230,10 +244,20 @@ def _parse_sets(pairs: list[str]) -> dict:
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
-    from .config import format_config, resolve_config
+    from .config import format_config, format_toml, resolve_config
 
     cfg, sources = resolve_config(args.dataset, args.config, args.variant, **_overrides(args))
-    print(format_config(cfg, sources))
+    if args.toml:
+        print(format_toml(cfg, sources, "m2vae " + " ".join(sys.argv[1:])), end="")
+    else:
+        print(format_config(cfg, sources))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .catalog import catalog
+
+    print(catalog(args.data_dir))
     return 0
 
 

@@ -275,32 +275,29 @@ def with_variant(cfg: Config, variant: str) -> Config:
     return cfg.replace(**VARIANTS[variant], variant=variant)
 
 
-def load_config(dataset: str, path: Path | None = None, variant: str = "full", /, **overrides: Any) -> Config:
-    """Defaults ← preset ← dataset values ← TOML file ← variant ← explicit overrides (``None`` values ignored).
+def load_config(dataset: str, path: Path | None = None, variant: str | None = None, /, **overrides: Any) -> Config:
+    """Defaults ← preset ← dataset values ← TOML file ← variant ← explicit overrides. An override ``None`` sets a
+    nullable field to none (``threshold=None``: every interaction a positive); for any other field it means "not
+    given".
 
     The preset is ``overrides["preset"]``, else the TOML file's ``preset``, else ``default``.
     """
     return resolve_config(dataset, path, variant, **overrides)[0]
 
 
-def resolve_config(dataset: str | None, path: Path | None = None, variant: str = "full", /,
+def resolve_config(dataset: str | None, path: Path | None = None, variant: str | None = None, /,
                    **overrides: Any) -> tuple[Config, dict[str, str]]:
     """:func:`load_config` and, per field, the layer its value came from (``default``, ``preset NAME``,
     ``paper (FAMILY)``, ``tuned (DATASET)``, the TOML file, ``variant NAME``, ``command line``).
-    ``dataset = None``: no dataset layers (the package defaults under the preset)."""
-    variant = overrides.pop("variant", None) or variant  # ``variant=`` or ``--set variant=…``: the same switch
-    if variant not in VARIANTS:
-        raise DataError(None, f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    ``dataset = None``: no dataset layers (the package defaults under the preset). The variant is ``variant=``
+    (or ``--set variant=…``), else the TOML file's ``variant``, else ``full``."""
     table: dict[str, Any] = {}
     if path is not None:
-        try:
-            table = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise DataError(path, "config file not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise DataError(path, f"invalid TOML: {exc}") from None
-        if isinstance(table.get("ks"), list):
-            table["ks"] = tuple(table["ks"])
+        table = read_toml(Path(path))
+    variant = overrides.pop("variant", None) or variant or table.pop("variant", None) or "full"
+    table.pop("variant", None)  # an explicit variant wins over the file's
+    if variant not in VARIANTS:
+        raise DataError(None, f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     preset = overrides.get("preset") or table.get("preset", "default")
     if preset not in PRESET_NAMES:
         raise DataError(path if table.get("preset") == preset else None,
@@ -310,7 +307,7 @@ def resolve_config(dataset: str | None, path: Path | None = None, variant: str =
               (f"paper ({family})", PRESETS.get(family, {})),
               (f"tuned ({dataset})", TUNED[preset].get(dataset, {})), (str(path), table),
               (f"variant {variant}", VARIANTS[variant] | {"variant": variant}),
-              ("command line", {k: v for k, v in overrides.items() if v is not None})]
+              ("command line", {k: v for k, v in overrides.items() if v is not None or _nullable(k)})]
     cfg, sources = Config(), {f.name: "default" for f in dataclasses.fields(Config)}
     for source, values in layers:
         if not values:
@@ -321,6 +318,53 @@ def resolve_config(dataset: str | None, path: Path | None = None, variant: str =
             raise DataError(path, exc.message) if values is table else exc from None
         sources.update(dict.fromkeys(values, source))
     return cfg, sources
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file of Config fields; ``"none"`` is the value none of a nullable field (TOML has no null)."""
+    try:
+        table = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(path, "config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(path, f"invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"not valid utf-8 text ({exc.reason} at byte {exc.start})") from None
+    for key, value in table.items():
+        if isinstance(value, list):
+            table[key] = tuple(value)
+        if isinstance(value, str) and value.lower() in ("none", "null") and _nullable(key):
+            table[key] = None
+    return table
+
+
+def format_toml(cfg: Config, sources: dict[str, str], command: str) -> str:
+    """Every field as a commented TOML file a user can edit and pass back with ``--config`` (the same config)."""
+    lines = [f"# m2vae-pyro configuration, written by: {command}",
+             "# Edit and pass back with --config FILE. Each comment says where the value came from;",
+             "# \"none\" is no value (a nullable field). A --set or --preset on the command line still wins."]
+    for key, value in cfg.to_dict().items():
+        lines.append(f"{key} = {_toml_value(value)}  # {sources[key]}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    import json
+    import math
+
+    if value is None:
+        return '"none"'
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        return ("inf" if value > 0 else "-inf") if math.isinf(value) else "nan" if math.isnan(value) else repr(value)
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
+def _nullable(name: str) -> bool:
+    return _field_kinds().get(name, "").endswith(" | None")
 
 
 def _field_kinds() -> dict[str, str]:

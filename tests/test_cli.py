@@ -280,3 +280,42 @@ def test_train_takes_seed_epochs_and_prior_through_set_too(synth_dir, tmp_path, 
     assert main(["train", "synth-cli", "--data-dir", str(synth_dir), "--out", str(tmp_path / "s"), "--epochs", "2",
                  "--set", "epochs=1"]) == 2
     assert "--epochs 2 and --set epochs=1 disagree" in capsys.readouterr().err
+
+
+def test_list_version_and_config_toml_round_trip(tmp_path, capsys, data_dir):
+    from m2vae_pyro import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"m2vae {__version__}"
+    assert main(["list", "--data-dir", str(data_dir)]) == 0
+    listing = capsys.readouterr().out
+    for name in ("m2vae", "ccfcrec", "gorec", "content_activity", "ml-100k", "paper-literal", "residual", "w/o-dcl"):
+        assert name in listing
+    args = ["ml-100k", "--preset", "v2", "--set", "threshold=none", "--set", "lr=3e-4", "--variant", "w/o-co-cl"]
+    assert main(["config", "show", *args, "--toml"]) == 0
+    toml = tmp_path / "c.toml"
+    toml.write_text(capsys.readouterr().out)
+    assert main(["config", "show", *args]) == 0
+    direct = capsys.readouterr().out
+    assert main(["config", "show", "ml-100k", "--config", str(toml)]) == 0
+    back = capsys.readouterr().out
+
+    def values(text):
+        return [line.split()[:2] for line in text.splitlines()]
+
+    assert values(back) == values(direct)  # the same value for every field, preset and variant included
+    assert ["threshold", "none"] in values(back) and ["beta_co", "0.0"] in values(back)
+
+
+def test_none_on_the_command_line_is_applied_not_dropped(data_dir):
+    from m2vae_pyro.config import load_config, resolve_config
+    from m2vae_pyro.data import cold_start_split, load_dataset
+
+    cfg, sources = resolve_config("ml-100k", None, None, threshold=None)
+    assert cfg.threshold is None and sources["threshold"] == "command line"
+    ds = load_dataset("ml-100k", data_dir)  # rated: threshold none makes every interaction a positive
+    assert len(cold_start_split(ds, 0, cfg.cold_fraction, cfg.threshold).pos_items) == ds.n_interactions
+    assert len(cold_start_split(ds, 0, cfg.cold_fraction, 4.0).pos_items) == int((ds.ratings >= 4).sum())
+    assert load_config("ml-100k", None, None, preset="paper-literal", sigma_obs=None).sigma_obs is None
+    assert load_config("ml-100k", None, None, epochs=None).epochs == 40  # None of a non-nullable field: not given

@@ -66,9 +66,10 @@ class Dataset:
     def n_attributes(self) -> int:
         return len(self.attribute_names)
 
-    def positive_mask(self, threshold: float | None = None) -> np.ndarray:
-        """Implicit feedback: ``rating >= threshold`` (every interaction where there are no ratings)."""
-        threshold = self.positive_threshold if threshold is None else threshold
+    def positive_mask(self, threshold: float | None | str = "dataset") -> np.ndarray:
+        """Implicit feedback: ``rating >= threshold``; every interaction where there are no ratings or the threshold
+        is ``None``. ``"dataset"``: the dataset's own ``positive_threshold``."""
+        threshold = self.positive_threshold if threshold == "dataset" else threshold
         if self.ratings is None or threshold is None:
             return np.ones(self.n_interactions, dtype=bool)
         return self.ratings >= threshold
