@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         exp.add_argument("--out", type=Path, required=True, help="experiment directory (resumed when it exists)")
         exp.add_argument("--models", default=None,
                          help="comma-separated model names (default: "
-                              + ("m2vae, the 13 baselines of the paper's Table 3 and the four references"
+                              + ("m2vae, the 13 baselines of the paper's Table 3, ALDI and the four references"
                                  if name == "experiment" else "all variants")
                               + "); variants, prior:NAME and baselines mix freely")
         exp.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")

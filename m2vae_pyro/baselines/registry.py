@@ -29,7 +29,7 @@ from .base import FixedScorer, Recommender, Settings
 LEARNED = {
     "ccfcrec": "ccfcrec", "clcrec": "clcrec", "pad-clrec": "pad_clrec", "dropoutnet": "dropoutnet",
     "mtpr": "mtpr", "lara": "lara", "cvar": "cvar", "gar": "gar", "cvae": "cvae", "mvdgae": "mvdgae",
-    "mvgae": "mvgae", "vmose": "vmose", "gorec": "gorec",
+    "mvgae": "mvgae", "vmose": "vmose", "gorec": "gorec", "aldi": "aldi",
 }
 # name → untrained reference scorer of reference.py
 FIXED = ("userpop", "random", "content_activity", "content_activity_v1")
