@@ -109,6 +109,9 @@ def _check_same_experiment(out: Path, meta: dict, force: bool) -> None:
     # table. Directories written before defaults were recorded are taken as they are.
     if "defaults" in old:
         old = old | {"defaults": _completed(old["defaults"])}
+        # a baseline added to the code since (ALDI) is no change: the directory cannot hold cells of it
+        old["defaults"] |= {g: v for g, v in meta["defaults"].items()
+                            if g.startswith("baseline ") and g not in old["defaults"]}
     keys = [k for k in meta if k != "defaults" or k in old]
     changed = [k for k in keys if old.get(k) != meta[k]]
     if not changed:
