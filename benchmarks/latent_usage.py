@@ -1,7 +1,7 @@
 """Does a trained M²VAE use its latent ``z`` for cold items, or only the raw content beside it in Eq. 19?
 
 For each run directory (``m2vae train … --out RUN``) prints validation HR@5 four ways — as trained; on the other
-cold path (``guide`` ↔ ``prior``, DESIGN v2); with the
+cold path (``guide`` ↔ ``prior``, docs/design.md (version 2)); with the
 cold path's mean of z replaced by ``z = 0`` (the decoder sees only ``[a_i; c_i]``); with the raw content blocks
 replaced by 0 (the decoder sees only ``z``), beside the untrained ``userpop`` reference — and, on up to 3,000
 warm items, the mean norms of the ID view ``μ_e`` (Eq. 2) and of the fused content view ``μ_f`` (Eq. 16), the
@@ -50,7 +50,7 @@ def usage(run: Path) -> dict[str, float]:
     row = {"as trained": val_hr5(model)}
     other = "prior" if nets.config.cold_path == "guide" else "guide"
     config = nets.config
-    nets.config = dataclasses.replace(config, cold_path=other)  # DESIGN v2: report both cold paths
+    nets.config = dataclasses.replace(config, cold_path=other)  # docs/design.md (version 2): report both cold paths
     row[f"{other} path"] = val_hr5(model)
     nets.config = config
     nets.cold_mean_terms = zero_mean(type(nets).cold_mean_terms.__get__(nets))

@@ -1,7 +1,7 @@
 """Where the exact evaluator's time goes, and what a fused kernel would buy (issue 6, bench_eval follow-up).
 
-Per (user, item) pair the exact scorer must evaluate ``Σ_h v_uh · tanh(b_ih + Σ_k w_kui · P_kih)`` (DESIGN §5: what
-is left of Eq. 19 after the per-item parts are taken out); the tanh makes it element-wise, not a matrix product.
+Per (user, item) pair the exact scorer must evaluate ``Σ_h v_uh · tanh(b_ih + Σ_k w_kui · P_kih)`` (docs/design.md §5:
+what is left of Eq. 19 after the per-item parts are taken out); the tanh makes it element-wise, not a matrix product.
 This script times that per-pair kernel on one chunk, as ``evaluation/scoring.py`` runs it (in-place ops on a
 ``[U, I, h]`` buffer, then one batched product) and fused by ``torch.compile``, at several chunk sizes, against
 the fp32 matmul rate measured in the same run.

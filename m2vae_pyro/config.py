@@ -31,7 +31,7 @@ class Config:
     # objective (Eq. 26): α weighs the disentangled contrastive loss, β the co-occurrence loss
     alpha_dcl: float = 10.0
     beta_co: float = 0.5
-    dcl: str = "pairwise"  # literal | pairwise | infonce (DESIGN §3; pairwise won on validation, docs/paper-map.md)
+    dcl: str = "pairwise"  # literal | pairwise | infonce (design.md §3; pairwise won on validation: paper-map)
     tau_dcl: float = 1.0
     tau_gate: float = 1.0  # Eq. 13
     # Eq. 12's three factors each at unit RMS before their product (nn/experts.py::rms_normalise); False as printed
@@ -41,7 +41,7 @@ class Config:
     sigma_obs: float | None = None  # Eq. 24: None → sqrt(d/2), so −log p is the MSE up to a constant
     poe_eps: float = 1e-8  # Eq. 6
     poe_prior_expert: bool = False
-    # DESIGN v2 §2: the conditional prior p(z | a, c) of the model (a registry name, see module/priors.py)
+    # docs/design.md §2: the conditional prior p(z | a, c) of the model (a registry name, see module/priors.py)
     prior: str = "content"
     prior_hidden: int = 256
     # Eq. 17's "simple MoE" of the ID view and the fused view: sum (as printed) | mean (author's code) | poe
@@ -70,7 +70,8 @@ class Config:
     # otherwise fits the warm items' 1280-d image rows like IDs (RESULTS "Version 2")
     content_dropout: float = 0.0
     # in training, the fraction of triples whose decoder sees no raw content beside z (Eq. 19's [a_i; c_i] zeroed):
-    # for those, e_new must come from z alone (DESIGN v2's lever for a decoder that ignores z). 0: off, as printed
+    # for those, e_new must come from z alone (version 2's lever for a decoder
+    # that ignores z, docs/design.md). 0: off, as printed
     decoder_content_dropout: float = 0.0
     # do Eq. 9-10, 11-16, 22, 23 train the raw content encoders and e_u too ("shared", as printed) or the latent
     # side only ("detached", networks.py::latent_input)

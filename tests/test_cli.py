@@ -319,3 +319,14 @@ def test_none_on_the_command_line_is_applied_not_dropped(data_dir):
     assert len(cold_start_split(ds, 0, cfg.cold_fraction, 4.0).pos_items) == int((ds.ratings >= 4).sum())
     assert load_config("ml-100k", None, None, preset="paper-literal", sigma_obs=None).sigma_obs is None
     assert load_config("ml-100k", None, None, epochs=None).epochs == 40  # None of a non-nullable field: not given
+
+
+def test_results_md_opens_with_the_tables_the_cells_give():
+    """RESULTS.md's generated block is what benchmarks/make_results.py computes from the committed cells."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "make_results.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -1,5 +1,5 @@
-"""The untrained references every report carries (DESIGN §4): random users, users by activity, content × activity
-(and its earlier, weaker form ``content_activity_v1``)."""
+"""The untrained references every report carries (docs/design.md §4): random users, users by activity,
+content × activity (and its earlier, weaker form ``content_activity_v1``)."""
 
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def _content_activity(ds: Dataset, split: ColdStartSplit, center_images: bool, s
 def content_activity_scorer(ds: Dataset, split: ColdStartSplit):
     """``(cos(item content, mean content of the user's warm positives) + 1) · log(1 + activity)``; no training.
 
-    The content blocks (attributes, centred image features) are unit-normalised and concatenated (DESIGN §4). The
-    + 1 keeps the activity weight in charge where the similarity is small or negative: a user's activity is the
+    The content blocks (attributes, centred image features) are unit-normalised and concatenated (docs/design.md §4).
+    The + 1 keeps the activity weight in charge where the similarity is small or negative: a user's activity is the
     strongest single signal of item-to-user ranking, and the cosine only reorders users of similar activity.
     """
     return _content_activity(ds, split, center_images=True, shift=1.0)

@@ -1,4 +1,5 @@
-"""The cold-start split (DESIGN §4): 20% of items with a positive become cold, halved into validation and test."""
+"""The cold-start split (docs/design.md §4): 20% of items with a positive become cold, halved into validation and
+test."""
 
 from __future__ import annotations
 

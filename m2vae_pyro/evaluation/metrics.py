@@ -1,7 +1,7 @@
 """Ranking metrics. One function serves every model: it only sees a score matrix and the ground truth.
 
 Each row of the score matrix is one query (a cold item ranking users in the item-to-user protocol of CCFCRec,
-DESIGN §3; a user ranking cold items in the user-to-item protocol); metrics are averaged over queries.
+docs/design.md §3; a user ranking cold items in the user-to-item protocol); metrics are averaged over queries.
 - ``hr@k``: hits in the top k divided by k (a precision, as CCFCRec computes it);
 - ``recall@k``: hits in the top k divided by the number of positives of the query;
 - ``ndcg@k``: CCFCRec's variant, DCG over the hits divided by the ideal DCG of the *retrieved* hits

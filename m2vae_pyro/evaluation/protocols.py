@@ -1,6 +1,6 @@
 """The one evaluator every model goes through, with two protocols over the same cold items.
 
-- ``item-to-user`` (CCFCRec, DESIGN §3, the paper's): each cold item ranks every candidate user;
+- ``item-to-user`` (CCFCRec, docs/design.md §3, the paper's): each cold item ranks every candidate user;
 - ``user-to-item``: each user with a positive among the cold items ranks all cold items of the role.
 
 A model is only a score function ``(users [U], items [I]) → [U, I]``; scores are computed in chunks of items.

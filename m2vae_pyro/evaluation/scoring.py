@@ -1,4 +1,4 @@
-"""Exact per-user cold-item scores, vectorised and chunked under a memory budget (DESIGN §5).
+"""Exact per-user cold-item scores, vectorised and chunked under a memory budget (docs/design.md §5).
 
 Each (user, item) pair gets its own gates and its own decoded ``e_new``. The decoder's first layer is linear in
 ``z`` and the cold path's mean is a per-pair mixture of per-item vectors, so ``W_z E[z]`` is the same mixture of the

@@ -42,7 +42,7 @@ from .models import Spec, build_model, check_model_name, m2vae_config
 from .table import results_table
 
 PROVENANCE_LOG = "provenance.jsonl"
-# Table 3: M²VAE, the paper's 13 baselines (and ALDI, added later), and the untrained references (DESIGN §4)
+# Table 3: M²VAE, the paper's 13 baselines (and ALDI, added later), and the untrained references (docs/design.md §4)
 DEFAULT_MODELS = ("m2vae", *LEARNED, *FIXED)
 ABLATIONS = tuple(VARIANTS)
 

@@ -1,4 +1,4 @@
-"""Swappable priors over the item latent ``z`` (one interface, chosen by name; DESIGN §2).
+"""Swappable priors over the item latent ``z`` (one interface, chosen by name; docs/design.md §2).
 
 A prior gives the distribution of ``z`` for a batch of training triples (``distribution``: a batch of
 distributions with event shape ``[d]``), and its mean as a per-pair mixture of per-item vectors
@@ -6,7 +6,7 @@ distributions with event shape ``[d]``), and its mean as a per-pair mixture of p
 look inside. Priors with parameters (``poe``'s weights live in the shared networks; ``mixture``, ``vamp``) are
 modules of the model, so they are trained, checkpointed and resumed with it.
 
-- ``content``: DESIGN v2's conditional prior ``p(z | a, c)``, an MLP on the raw content (Eq. 22);
+- ``content``: version 2's (docs/design.md) conditional prior ``p(z | a, c)``, an MLP on the raw content (Eq. 22);
 - ``residual``: version 3's ``N(0, diag s(a, c)²)`` for the residual ``z`` of ``decoder_z = residual``;
 - ``moe``: version 1's conditional prior ``p(z | a, c, u)``, the user-aware hierarchical MoE (Eq. 11–16, 22);
 - ``standard``: ``N(0, I)``; content reaches ``e_new`` only through the decoder's ``[a; c]`` input (Eq. 19);
@@ -81,7 +81,8 @@ def fused_mean_terms(nets: M2VAENetworks, views: Views, user: torch.Tensor) -> t
 
 
 class ContentPrior(Prior):
-    """DESIGN v2's conditional prior ``p_θ(z | a, c)`` (Eq. 22): an MLP on the raw content ``[a_i; c_i]``.
+    """Version 2's conditional prior ``p_θ(z | a, c)`` (Eq. 22; docs/design.md): an MLP on the raw content
+    ``[a_i; c_i]``.
 
     It sees no user and no ID, so the KL of Eq. 22 charges the posterior only for what the ID view and the
     user's gates add to what the content already predicts (the author's ``fc2 → mean_p, log_p``).

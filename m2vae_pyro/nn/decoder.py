@@ -10,7 +10,7 @@ class Decoder(nn.Module):
     """A two-layer MLP ``F`` with the first layer split by input block; ``hidden = 0`` makes ``F`` linear.
 
     ``W₁[z; a; c] = W_z z + W_a a + W_c c``: the split lets the exact evaluator combine per-item terms with
-    per-pair gate weights (DESIGN §5) instead of running the first layer for every (user, item) pair.
+    per-pair gate weights (docs/design.md §5) instead of running the first layer for every (user, item) pair.
 
     ``residual = True`` is Eq. 19 in location-scale form, ``F([z; a; c]) = F_c([a; c]) + z``: the content path owns
     the mean and ``z`` is the residual of ``e_i`` around it, which the decoder cannot scale down (an MLP decoder

@@ -11,7 +11,7 @@ LOGVAR_MIN, LOGVAR_MAX = -10.0, 10.0
 class GaussianHead(nn.Module):
     """Two linear maps to ``(μ, log σ²)`` with the log-variance clamped (Eq. 2, 3, 5).
 
-    The paper's σ is a log-variance (DESIGN §3). Input ``[..., d_in]``, outputs ``[..., d_z]`` each.
+    The paper's σ is a log-variance (docs/design.md §3). Input ``[..., d_in]``, outputs ``[..., d_z]`` each.
     """
 
     def __init__(self, d_in: int, d_z: int):

@@ -75,7 +75,7 @@ def mix(gates: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
 
 
 class ViewGate(nn.Module):
-    """Eq. 15: ``α = σ(MLP(u_tᵀ v_com))`` — a scalar per user (DESIGN §3: literal, MLP 1→h→1)."""
+    """Eq. 15: ``α = σ(MLP(u_tᵀ v_com))`` — a scalar per user (docs/design.md §3: literal, MLP 1→h→1)."""
 
     def __init__(self, d: int, hidden: int = 16):
         super().__init__()
@@ -94,7 +94,7 @@ def blend(alpha: torch.Tensor, x_com: torch.Tensor, x_unique: torch.Tensor) -> t
 
 def moe_posterior(mu_e: torch.Tensor, logvar_e: torch.Tensor, mu_f: torch.Tensor, logvar_f: torch.Tensor,
                   how: str = "sum", has_id: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eq. 17: the "simple MoE" of the ID view and the fused feature view (DESIGN §3).
+    """Eq. 17: the "simple MoE" of the ID view and the fused feature view (docs/design.md §3).
 
     ``sum`` as the paper writes it, ``mean`` as the author's code computes it, ``poe`` a product of the two
     experts. ``has_id`` ``[B]`` bool marks the examples whose ID view is present (ID dropout, cold items); where

@@ -64,7 +64,7 @@ def cooccurrence(e_new: torch.Tensor, e_pos: torch.Tensor, e_neg: torch.Tensor, 
 
 
 def bpr(e_new: torch.Tensor, e_user: torch.Tensor, e_neg_user: torch.Tensor) -> torch.Tensor:
-    """Eq. 25 per triple, read as ``−log σ(e_new·e_u − e_new·e_u⁻)`` (DESIGN §2). → ``[B]``."""
+    """Eq. 25 per triple, read as ``−log σ(e_new·e_u − e_new·e_u⁻)`` (docs/design.md §2). → ``[B]``."""
     return -F.logsigmoid((e_new * e_user).sum(-1) - (e_new * e_neg_user).sum(-1))
 
 

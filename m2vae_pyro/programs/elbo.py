@@ -1,4 +1,5 @@
-"""The training objective: ``TraceMeanField_ELBO()(model, guide)`` in Pyro's local-parameter mode (DESIGN §2)."""
+"""The training objective: ``TraceMeanField_ELBO()(model, guide)`` in Pyro's local-parameter mode
+(docs/design.md §2)."""
 
 from __future__ import annotations
 
