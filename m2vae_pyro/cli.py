@@ -224,8 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     evaluate = sub.add_parser("evaluate", help="metrics of a run on validation and test cold items")
-    evaluate.add_argument("run", type=Path)
+    evaluate.add_argument("run", type=Path, help="a run directory of m2vae train")
     _data_dir(evaluate)
+    evaluate.add_argument("--split", default="both", choices=["validation", "test", "both"],
+                          help="which cold items to print (default both; metrics.json always has both)")
+    evaluate.add_argument("--out", type=Path, default=None, help="also write the printed tables to this file")
+    evaluate.add_argument("--force", action="store_true", help="replace an existing --out file")
     _device_arg(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
     return parser
@@ -411,16 +415,27 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .predict import refuse_overwrite
     from .runs import evaluate_run
 
+    if args.out is not None:
+        refuse_overwrite(args.out, args.force)
     metrics = evaluate_run(args.run, args.data_dir, _device(args.device))
-    rows = {"m2vae": metrics["test"]} | {k: v["test"] for k, v in metrics["baselines"].items()}
     keys = [k for k in metrics["test"] if not k.startswith("n_")]
-    print("test cold items (item-to-user):")
-    print("| model | " + " | ".join(keys) + " |")
-    print("|---|" + "---|" * len(keys))
-    for name, row in rows.items():
-        print(f"| {name} | " + " | ".join(f"{row[k]:.4f}" for k in keys) + " |")
+    text = []
+    for role in ("validation", "test") if args.split == "both" else (args.split,):
+        rows = {"m2vae": metrics[role]} | {k: v[role] for k, v in metrics["baselines"].items()}
+        text += [f"{role} cold items (item-to-user):", "| model | " + " | ".join(keys) + " |",
+                 "|---|" + "---|" * len(keys)]
+        text += [f"| {name} | " + " | ".join(f"{row[k]:.4f}" for k in keys) + " |" for name, row in rows.items()]
+        text.append("")
+    print("\n".join(text).rstrip())
+    if args.out is not None:
+        from .atomic import atomic_write
+
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.out, lambda tmp: tmp.write_text("\n".join(text)))
+        print(f"table written to {args.out}")
     print(f"metrics written to {args.run / 'metrics.json'}")
     return 0
 

@@ -186,29 +186,41 @@ def write_csv(frame: pd.DataFrame, out: Path, force: bool) -> None:
 
 def export_embeddings(model: M2VAE, items: np.ndarray, users: np.ndarray | None = None, samples: int = 0,
                       max_elements: int = 1 << 28) -> dict[str, np.ndarray]:
-    """User embeddings and the items' generated embeddings ``e_new`` at the cold path's mean, per (user, item).
+    """User embeddings and the items' generated embeddings ``e_new`` at the cold path's mean.
 
-    ``e_new`` depends on the user through the gates of Eq. 11–16, so it is ``[I, U, d]``; ``max_elements`` guards
-    against a catalogue-sized array (restrict ``users``). ``samples > 0`` adds ``samples`` posterior draws of
-    ``e_new`` and ``z`` per item, at the most active training user (:meth:`M2VAE.sample_posterior`).
+    ``e_new`` may depend on the user (the gates of Eq. 11–16 on the guide's cold path): it is then ``[I, U, d]``.
+    When it does not — version 3's cold path is the content path plus a prior that reads no user — it is written
+    once per item, ``[I, d]``, and ``e_new_per_user`` says which (decided on 8 users spread over the candidates: a
+    spread below 1e-5 of the embeddings' scale is float noise). ``max_elements`` guards a catalogue-sized array.
+    ``samples > 0`` adds posterior draws ``samples_e_new``/``samples_z`` ``[U', S, I, d]`` for each of ``users``
+    (``U'`` = every given user), or, with no ``users``, for the most active training user (``U'`` = 1);
+    ``samples_user_ids`` names them.
     """
     cand = candidate_users(model.split) if users is None else np.asarray(users, dtype=np.int64)
     d = model.config.d
-    if len(items) * len(cand) * d > max_elements:
-        raise DataError(None, f"e_new for {len(items)} items × {len(cand)} users × d = {d} is "
-                              f"{len(items) * len(cand) * d:,} numbers; restrict --users or --items")
-    step = max(1, _BLOCK // max(len(cand) * model.config.decoder_hidden, 1))  # the decoder's hidden layer per pair
+
+    def embed(user_idx: np.ndarray) -> np.ndarray:  # [I, U, d]
+        step = max(1, _BLOCK // max(len(user_idx) * model.config.decoder_hidden, 1))
+        return np.concatenate([model.embed_indices(user_idx, items[lo : lo + step]).permute(1, 0, 2).numpy()
+                               for lo in range(0, len(items), step)] or [np.zeros((0, len(user_idx), d), np.float32)])
+
     with torch.inference_mode():
-        e_new = np.concatenate([model.embed_indices(cand, items[lo : lo + step]).permute(1, 0, 2).numpy()
-                                for lo in range(0, len(items), step)] or [np.zeros((0, len(cand), d), np.float32)])
+        probe = embed(cand[np.unique(np.linspace(0, len(cand) - 1, min(8, len(cand))).astype(int))])
+        scale = float(np.abs(probe).max(initial=0.0)) or 1.0
+        per_user = bool(np.abs(probe - probe[:, :1]).max(initial=0.0) > 1e-5 * scale)
+        if per_user and len(items) * len(cand) * d > max_elements:
+            raise DataError(None, f"e_new for {len(items)} items × {len(cand)} users × d = {d} is "
+                                  f"{len(items) * len(cand) * d:,} numbers; restrict --users or --items")
+        e_new = embed(cand) if per_user else probe[:, 0]
         user_emb = model.nets.user_emb.weight[torch.from_numpy(cand).to(model.device)].cpu().numpy()
     out = {"item_ids": model.ds.item_ids[items], "user_ids": model.ds.user_ids[cand], "user_embedding": user_emb,
-           "e_new": e_new, "item_role": item_roles(model, items)}
+           "e_new": e_new, "e_new_per_user": np.array(per_user), "item_role": item_roles(model, items)}
     if samples:
-        draws = model.sample_posterior_indices(items, num_samples=samples)
-        out["samples_e_new"] = np.asarray(draws.samples["e_new"])
-        out["samples_z"] = np.asarray(draws.samples["z"])
-        out["samples_user_ids"] = model.ds.user_ids[draws.users]
+        drawn = [int(np.argmax(model.split.user_activity(model.ds.n_users)))] if users is None else cand.tolist()
+        per = [model.sample_posterior_indices(items, user, num_samples=samples) for user in drawn]
+        out["samples_e_new"] = np.stack([np.asarray(p.samples["e_new"]) for p in per])
+        out["samples_z"] = np.stack([np.asarray(p.samples["z"]) for p in per])
+        out["samples_user_ids"] = model.ds.user_ids[np.array(drawn)]
     return out
 
 

@@ -181,7 +181,9 @@ def _write_outputs(model: M2VAE, out: Path, t0: float, world_size: int = 1) -> N
     from .analysis.curves import plot_training_curves
 
     cfg = model.config
-    plot_training_curves(frame, out / "curves.png", best_epoch=model.history.best_epoch,
+    references = {name: evaluate(REFERENCES[name](model.ds, model.split), model.ds, model.split, "validation",
+                                 (5,))["hr@5"] for name in ("content_activity", "userpop")}
+    plot_training_curves(frame, out / "curves.png", best_epoch=model.history.best_epoch, references=references,
                          title=f"{model.ds.name} · seed {cfg.seed} · preset {cfg.preset}"
                                + ("" if cfg.variant == "full" else f" · {cfg.variant}"))
     write_json(out / "train.json", {"seconds": time.perf_counter() - t0, "best_epoch": model.history.best_epoch,

@@ -150,12 +150,18 @@ def test_predict_writes_top_users_with_raw_ids_and_export_matches_it(synth_run, 
     npz = tmp_path / "e.npz"
     assert main(["export", str(synth_run), "--role", "test", "--samples", "3", "--out", str(npz)]) == 0
     arrays = np.load(npz)
-    assert arrays["e_new"].shape == (len(test_items), len(arrays["user_ids"]), model.config.d)
-    assert arrays["samples_e_new"].shape == (3, len(test_items), model.config.d)
+    # version 3's cold path reads no user: e_new is written once per item, and says so
+    assert not arrays["e_new_per_user"] and arrays["e_new"].shape == (len(test_items), model.config.d)
+    assert arrays["samples_e_new"].shape == (1, 3, len(test_items), model.config.d)  # the most active user's draws
     # e_new · e_u is the score predict ranked by
     i = list(arrays["item_ids"].astype(str)).index(row["item"])
     u = list(arrays["user_ids"].astype(str)).index(row["user"])
-    assert float(arrays["e_new"][i, u] @ arrays["user_embedding"][u]) == pytest.approx(expect, rel=1e-4, abs=1e-5)
+    assert float(arrays["e_new"][i] @ arrays["user_embedding"][u]) == pytest.approx(expect, rel=1e-4, abs=1e-5)
+    users = ",".join(map(str, model.ds.user_ids[:2]))
+    assert main(["export", str(synth_run), "--role", "test", "--users", users, "--samples", "2", "--out",
+                 str(tmp_path / "e2.npz")]) == 0
+    two = np.load(tmp_path / "e2.npz")
+    assert two["samples_e_new"].shape[:2] == (2, 2) and list(two["samples_user_ids"].astype(str)) == users.split(",")
 
 
 def test_predict_by_id_excludes_known_positives_and_names_unknown_ids(synth_run, tmp_path, capsys):

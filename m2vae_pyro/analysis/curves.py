@@ -13,28 +13,41 @@ LABELS = {"loss": "total loss (−ELBO − factors)", "elbo": "−ELBO per tripl
 
 
 def plot_training_curves(history: pd.DataFrame, path: Path, title: str | None = None,
-                         best_epoch: int | None = None) -> None:
-    """One panel per loss term (the total first) and one for validation HR@5, against the epoch; a dashed line
-    marks the epoch whose weights were kept."""
+                         best_epoch: int | None = None, references: dict[str, float] | None = None) -> None:
+    """One panel per loss term (the total first) and one for validation HR@5, against the epoch, in a grid two
+    panels wide (6.8 in: a paper's full width; each panel reads at column width). A dashed line marks the epoch
+    whose weights were kept; ``references`` (name → validation HR@5 of an untrained reference on the same split)
+    are horizontal lines on the validation panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     columns = [c for c in TERMS if c in history]
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.0), squeeze=False)
-    for ax, col in zip(axes[0], columns):
-        ax.plot(history["epoch"], history[col], marker="o", ms=3)
-        ax.set_title(col, fontsize=9)
-        ax.set_ylabel(LABELS.get(col, col), fontsize=8)
-        ax.set_xlabel("epoch")
+    ncols = 2
+    nrows = -(-len(columns) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.8, 2.3 * nrows), squeeze=False)
+    for ax, col in zip(axes.flat, columns):
+        ax.plot(history["epoch"], history[col], marker="o", ms=3, label=LABELS.get(col, col))
+        ax.set_title(LABELS.get(col, col), fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
         if best_epoch:
             ax.axvline(best_epoch, ls="--", c="C3", lw=1, label=f"kept: epoch {best_epoch}")
-    if best_epoch:
-        axes[0][-1].legend(fontsize=7)
+        if col == "val_hr@5":
+            for k, (name, value) in enumerate((references or {}).items()):
+                ax.axhline(value, ls=":", lw=1.2, c=f"C{k + 1}", label=f"{name} {value:.4f}")
+            ax.legend(fontsize=7, loc="lower right")
+    for ax in axes.flat[len(columns):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch", fontsize=8)
+    if len(columns) % ncols:  # the last panel of an odd count: label its axis, the empty neighbour has none
+        axes.flat[len(columns) - 1].set_xlabel("epoch", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=150)
     plt.close(fig)
