@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 TERMS = ("loss", "elbo", "bpr", "bpr_warm", "dcl", "co", "val_hr@5")
-LABELS = {"loss": "total loss (−ELBO − factors)", "elbo": "−ELBO per triple", "bpr": "BPR on e_new (Eq. 25)",
+LABELS = {"loss": "total loss (−ELBO + weighted factor terms)", "elbo": "−ELBO per triple", "bpr": "BPR on e_new (Eq. 25)",
           "bpr_warm": "BPR on warm e_i", "dcl": "disentangling loss (Eq. 9–10)", "co": "co-occurrence loss (Eq. 20)",
           "val_hr@5": "validation HR@5"}
 
@@ -39,9 +39,13 @@ def plot_training_curves(history: pd.DataFrame, path: Path, title: str | None = 
         if col == "val_hr@5":
             for k, (name, value) in enumerate((references or {}).items()):
                 ax.axhline(value, ls=":", lw=1.2, c=f"C{k + 1}", label=f"{name} {value:.4f}")
-            ax.legend(fontsize=7, loc="lower right")
+            spare = axes.flat[len(columns)] if len(columns) < axes.size else None
+            if spare is not None:  # the legend in the empty neighbour panel, clear of the curve
+                spare.legend(*ax.get_legend_handles_labels(), loc="center", fontsize=8, frameon=False)
+            else:
+                ax.legend(fontsize=7, loc="best")
     for ax in axes.flat[len(columns):]:
-        ax.set_visible(False)
+        ax.axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("epoch", fontsize=8)
     if len(columns) % ncols:  # the last panel of an odd count: label its axis, the empty neighbour has none
