@@ -26,18 +26,11 @@ UNTRAINED = ("userpop", "random", "content_activity", "content_activity_v1")
 
 
 def settings_source(model: str, dataset: str, meta: dict) -> str:
-    from m2vae_pyro.baselines.registry import FIXED, LEARNED, family, spec
+    from m2vae_pyro.baselines.registry import BASELINE_NAMES
+    from m2vae_pyro.baselines.registry import settings_source as source
 
-    if model in FIXED:
-        return "untrained"
-    if model in LEARNED:
-        s = spec(model)
-        if s.unavailable:
-            return "not available"
-        fam = family(dataset)
-        if fam in getattr(s, "published", {}):
-            return f"published ({fam})"
-        return "tuned on ml-100k" if s.tuned.get(fam) else "published defaults"
+    if model in BASELINE_NAMES:
+        return source(model, dataset)
     preset = meta.get("defaults", {}).get("m2vae", {}).get("preset", "default")
     return f"M²VAE, preset {model if model in ('v2', 'paper-literal') else preset}"
 

@@ -186,12 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     tune.set_defaults(func=cmd_tune)
 
     analyze = sub.add_parser("analyze", help="posterior uncertainty of item embeddings (netCDF, CSV, plots)")
-    analyze.add_argument("run", type=Path)
+    analyze.add_argument("run", type=Path, help="a run directory of m2vae train")
     _data_dir(analyze)
     analyze.add_argument("--samples", type=int, default=100, help="posterior draws per item (default 100)")
     analyze.add_argument("--warm-items", type=int, default=300, help="warm items drawn for the analysis")
     analyze.add_argument("--compare", type=Path, default=None, help="a second run (e.g. w/o-dcl) for the Fig. 4 panel")
-    analyze.add_argument("--seed", type=int, default=0)
+    analyze.add_argument("--seed", type=int, default=0, help="seed of the warm-item draw and the posterior draws")
+    analyze.add_argument("--user", default=None, metavar="ID",
+                         help="the reference user whose gates generate the draws (default: the most active one)")
+    analyze.add_argument("--force", action="store_true", help="replace an existing RUN/analysis/")
     _device_arg(analyze)
     analyze.set_defaults(func=cmd_analyze)
 
@@ -511,7 +514,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.samples < 2:
         raise DataError(None, f"--samples must be ≥ 2, got {args.samples}")
     result = analyze_run(args.run, args.samples, args.warm_items, compare=args.compare, data_dir=args.data_dir,
-                         seed=args.seed, device=_device(args.device))
+                         seed=args.seed, device=_device(args.device), user_id=args.user, force=args.force)
     print(f"posterior draws written to {result['netcdf']} ({result['seconds']:.1f} s); "
           f"report: {args.run / 'analysis' / 'report.md'}")
     return 0

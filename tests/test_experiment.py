@@ -345,3 +345,15 @@ def test_a_cell_held_by_a_live_process_is_left_to_it_and_a_stale_claim_is_taken_
     monkeypatch.setattr("m2vae_pyro.experiments.run_experiment", pending)
     assert main(["experiment", "ml-100k", "--out", str(tmp_path / "e2"), "--models", "userpop"]) == 0
     assert "this process is done: 2 cell(s) still running in other process(es) (123@host)" in capsys.readouterr().out
+
+
+def test_amazon_rows_run_at_published_amazon_values_else_the_ml100k_preset():
+    """Issue 31's rule: no tuning on Amazon for any model."""
+    from m2vae_pyro.baselines.registry import settings_source, spec
+
+    gorec, gar = spec("gorec"), spec("gar")
+    assert gorec.hyper("amazon-sports")["kl_weight"] == gorec.published["amazon"]["kl_weight"]
+    assert settings_source("gorec", "amazon-beauty") == "published (amazon)"
+    assert gar.hyper("amazon-beauty") == gar.hyper("ml-100k") == gar.defaults | gar.tuned["movielens"]
+    assert settings_source("gar", "amazon-beauty") == settings_source("gar", "ml-100k") == "tuned on ml-100k"
+    assert settings_source("userpop", "amazon-beauty") == "untrained"

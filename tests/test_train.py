@@ -150,6 +150,14 @@ def test_analyze_writes_netcdf_summary_and_plots(trained_run):
     guide, prior = "the guide without the ID view", "the conditional prior of Eq. 22"
     assert (guide in said, prior in said) == (cold_path == "guide", cold_path == "prior")
     assert len(pd.read_csv(out / "calibration_items.csv")) > 0
+    # an existing analysis is not replaced without --force, nor a user's own file in it deleted
+    (out / "my-notes.txt").write_text("mine")
+    assert main(["analyze", str(trained_run), "--samples", "10", "--warm-items", "40"]) == 2
+    user = "1"
+    assert main(["analyze", str(trained_run), "--samples", "10", "--warm-items", "40", "--user", user,
+                 "--force"]) == 0
+    assert f"reference user {user} (given by --user)" in (out / "report.md").read_text()
+    assert (out / "my-notes.txt").read_text() == "mine"
 
 
 @pytest.mark.slow

@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 TERMS = ("loss", "elbo", "bpr", "bpr_warm", "dcl", "co", "val_hr@5")
-LABELS = {"loss": "total loss (−ELBO + weighted factor terms)", "elbo": "−ELBO per triple", "bpr": "BPR on e_new (Eq. 25)",
-          "bpr_warm": "BPR on warm e_i", "dcl": "disentangling loss (Eq. 9–10)", "co": "co-occurrence loss (Eq. 20)",
+LABELS = {"loss": "total loss (−ELBO + weighted factor terms)", "elbo": "−ELBO per triple",
+          "bpr": "BPR on e_new (Eq. 25)", "bpr_warm": "BPR on warm e_i",
+          "dcl": "disentangling loss (Eq. 9–10)", "co": "co-occurrence loss (Eq. 20)",
           "val_hr@5": "validation HR@5"}
 
 

@@ -67,20 +67,25 @@ def _summaries(draws, item_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: int = 20, top_k: int = 5,
                 compare: Path | None = None, data_dir: Path | None = None, seed: int = 0,
-                progress: bool = True, device: str = "cpu") -> dict:
-    """Everything above into ``RUN/analysis/``; returns the numbers the report quotes."""
+                progress: bool = True, device: str = "cpu", user_id=None, force: bool = False) -> dict:
+    """Everything above into ``RUN/analysis/``; returns the numbers the report quotes. ``user_id``: the reference
+    user (a raw id; default the most active training user). An existing analysis is replaced only with ``force``."""
+    from ..data.errors import DataError
     from ..data.sampling import TripleSampler
     from ..runs import load_run
 
     t0 = time.perf_counter()
     out = run / "analysis"
-    out.mkdir(exist_ok=True)
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise DataError(out, "an analysis exists here; pass --force to replace it (its files are overwritten)")
     m = load_run(run, data_dir, device)
     ds, split = m.ds, m.split
     pyro.set_rng_seed(seed)
     rng = np.random.default_rng(seed)
     activity = split.user_activity(ds.n_users)
-    user = int(np.argmax(activity))  # the reference user: the most active training user
+    # the reference user: the given one, else the most active training user
+    user = int(ds.user_index([user_id])[0]) if user_id is not None else int(np.argmax(activity))
+    out.mkdir(exist_ok=True)
     warm_all = split.items("train")
     warm_all = warm_all[np.isin(warm_all, split.train_items)]
     warm = np.sort(rng.choice(warm_all, size=min(n_warm, len(warm_all)), replace=False))
@@ -110,7 +115,8 @@ def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: in
     lines = [f"# Posterior analysis of `{run}`", "",
              f"{num_samples} draws per item with `pyro.infer.Predictive` (warm items from the guide with their ID "
              f"view, cold test items from this run's cold path: {cold_source}), all generated for the reference user "
-             f"{ds.user_ids[user]} (the most active training user). {len(warm)} warm and {len(cold)} cold items. "
+             f"{ds.user_ids[user]} ({'given by --user' if user_id is not None else 'the most active training user'}"
+             f"). {len(warm)} warm and {len(cold)} cold items. "
              f"Wall time {seconds:.1f} s.", "",
              "## Calibration (the figures of `benchmarks/calibration.py`)", "", format_calibration(calibration), "",
              f"`{calibration.last_line()}`", "",
@@ -119,12 +125,12 @@ def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: in
              "(k̂ > 0.7: the guide is a poor importance proposal for that item's joint; R-hat is not reported, it "
              "means nothing for independent SVI draws).", ""]
     for p, text in captions:
-        lines += [f"![{Path(p).stem}]({Path(p).name}) — {text}", ""]
+        lines += [f"![{Path(p).stem}]({Path(p).name}) — {text}" if p else text, ""]
     atomic_write(out / "report.md", lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
     pd.DataFrame({"pareto_k": k_hat}).to_csv(out / "pareto_k.csv", index=False)
     return {"seconds": seconds, "pareto_k_median": float(np.median(k_hat)), "netcdf": str(nc),
             "calibration": calibration.figures,
-            "plots": [p for p, _ in captions]}
+            "plots": [p for p, _ in captions if p]}
 
 
 def _plot_popularity(per_item, activity, ds, split, draws, path):
@@ -247,6 +253,10 @@ def _plot_gates(m, user, cold, path):
     if not both.any():
         return str(path), "Fig. 5 analogue skipped: no cold test item has both an attribute and an image."
     cold, gates = cold[both], gates[:, both]
+    if float(np.abs(gates - 0.5).max()) < 0.02:  # nothing to plot: say it in one line
+        return None, (f"Fig. 5 analogue not plotted: user {m.ds.user_ids[user]}'s attribute/image gates lie within "
+                      f"0.02 of 0.5 for all {both.sum()} cold items with both modalities (image gate "
+                      f"{gates[1].min():.3f}–{gates[1].max():.3f}): the gates do not choose between the views.")
     chosen = [int(np.argmax(gates[0])), int(np.argmax(gates[1]))]
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     width = 0.35
@@ -257,13 +267,10 @@ def _plot_gates(m, user, cold, path):
     ax.set_xlabel("cold item (raw id)")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    uniform = float(np.abs(gates - 0.5).max()) < 0.02
-    if uniform:
-        ax.set_title("gates ≈ 0.5 for every cold item: they do not pick a view", fontsize=8)
+    ax.set_title(f"n {both.sum()} cold items with both modalities", fontsize=8)
     fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
     text = (f"Fig. 5 analogue: user {m.ds.user_ids[user]}'s attribute/image gates for the cold items it weighs most "
             f"by attribute ({gates[0, chosen[0]]:.2f}/{gates[1, chosen[0]]:.2f}) and by image "
             f"({gates[0, chosen[1]]:.2f}/{gates[1, chosen[1]]:.2f}); over the {both.sum()} cold items with both "
-            f"modalities the image gate spans {gates[1].min():.3f}–{gates[1].max():.3f}"
-            + (" — uniform: the gates do not choose between the views." if uniform else "."))
+            f"modalities the image gate spans {gates[1].min():.3f}–{gates[1].max():.3f}.")
     return str(path), text

@@ -88,3 +88,6 @@ GRID = {"lr": [1e-3, 1e-4], "d": [64, 128], "lam": [0.5, 0.6]}
 # `m2vae tune ml-100k --model ccfcrec --seeds 2 --epochs 40 --set patience=15` (benchmarks/RESULTS.md, issue 20):
 # lr 1e-3 0.2299 against 0.2007 at the published 1e-4 (d 64 ties d 128 exactly; kept the published d)
 TUNED = {"movielens": dict(lr=1e-3, d=128, lam=0.5)}
+# Published values for Amazon data (issue 31's rule: these, else the ml-100k-tuned preset): zzhin/CCFCRec `Amazon
+# VG/myargs.py` (lr, embedding and hidden width 256, λ 0.6; τ 0.1 and the weight decay as our DEFAULTS)
+PUBLISHED = {"amazon": dict(lr=1e-4, d=256, hidden=256, lam=0.6)}

@@ -147,3 +147,6 @@ GRID = {"lr": [1e-3, 3e-4], "d": [64, 128], "tau": [1.0, 2.0]}
 # `m2vae tune ml-100k --model clcrec --seeds 2 --epochs 40 --set patience=15` (benchmarks/RESULTS.md, issue 20):
 # the published point is the best of the eight (validation HR@5 0.2000)
 TUNED = {"movielens": dict(lr=1e-3, d=64, tau=2.0)}
+# Published values for Amazon data (issue 31's rule: these, else the ml-100k-tuned preset): weiyinwei/CLCRec
+# README's Amazon command (reg 1e-3, 512 negatives, λ 0.9, τ 1.0; d, lr, batch and mix its main.py defaults)
+PUBLISHED = {"amazon": dict(lr=1e-3, d=64, batch_size=256, tau=1.0, lam=0.9, reg_weight=1e-3, n_neg=512, mix=0.5)}

@@ -196,3 +196,7 @@ DEFAULTS = dict(lr=1e-3, d=64, uniformity_weight=5.0, kl_weight=10.0, dropout=0.
 GRID = {"lr": [1e-3, 3e-3], "d": [64, 128], "kl_weight": [10.0, 5000.0]}
 # `m2vae tune ml-100k --model gorec --seeds 2 --epochs 40 --set patience=15` (benchmarks/RESULTS.md, issue 20)
 TUNED = {"movielens": dict(lr=3e-3, d=128, kl_weight=5000.0)}
+# Published values for Amazon data (issue 31's rule: these, else the ml-100k-tuned preset): HaoyueBai98/GoRec
+# README: its datasets are Amazon Baby, Clothing, Sports; the Sports values (the one of our sets it used) for every
+# Amazon set
+PUBLISHED = {"amazon": dict(lr=1e-3, d=64, uniformity_weight=15.0, kl_weight=5000.0, dropout=0.3, item_batch_size=256)}

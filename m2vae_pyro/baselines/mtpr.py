@@ -113,3 +113,6 @@ DEFAULTS = dict(lr=1e-2, d=32, reg_emb=0.0, reg_ctx=0.01, reg_proj=0.01, cross_w
 GRID = {"lr": [1e-2, 1e-3], "d": [64, 128], "cross_weight": [1.0, 0.5]}
 # `m2vae tune ml-100k --model mtpr --seeds 2 --epochs 40 --set patience=15` (benchmarks/RESULTS.md, issue 20)
 TUNED = {"movielens": dict(lr=1e-2, d=64, cross_weight=0.5)}
+# Published values for Amazon data (issue 31's rule: these, else the ml-100k-tuned preset): duxy-me/MTPR main.py:
+# Amazon Men is the only dataset of the code (= our DEFAULTS)
+PUBLISHED = {"amazon": dict(lr=1e-2, d=32, reg_emb=0.0, reg_ctx=0.01, reg_proj=0.01, cross_weight=1.0)}

@@ -6,8 +6,13 @@ A learned baseline lives in one module of this package that defines, next to its
 - ``DEFAULTS``: its hyperparameters at the values of its paper / reference code (``Settings`` fields such as
   ``lr``, ``d``, ``weight_decay``, ``hidden`` and its own keyword arguments);
 - ``GRID``: its validation grid for ``m2vae tune --model NAME`` (4–8 points, the same budget for every baseline);
-- ``TUNED``: the grid's choice per dataset family (``movielens``, ``amazon``), chosen on validation cold items of
-  ml-100k / amazon-beauty seeds 0–1 (benchmarks/RESULTS.md); empty until it has been searched.
+- ``TUNED``: the grid's choice per dataset family, chosen on validation cold items of ml-100k seeds 0–1
+  (benchmarks/RESULTS.md); empty until it has been searched;
+- ``PUBLISHED`` (optional): the values its paper or official code gives for a dataset family (``amazon``).
+
+Which values a model runs at (issue 31's rule, no tuning on Amazon for any model): on MovieLens data its
+``TUNED["movielens"]``; on another family its ``PUBLISHED`` values for that family where they exist, else its
+``TUNED["movielens"]`` — the same budget for every model, stated per row by :func:`settings_source`.
 
 A method whose description could not be found is registered with ``UNAVAILABLE = "why"`` instead: experiments
 print a "not available" row for it rather than leaving it out silently. Modules are imported when first used.
@@ -44,10 +49,22 @@ class BaselineSpec:
     grid: dict[str, list[Any]] = field(default_factory=dict)
     tuned: dict[str, dict[str, Any]] = field(default_factory=dict)
     unavailable: str | None = None
+    published: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def preset(self, dataset: str) -> tuple[str, dict[str, Any]]:
+        """``(source, values)`` over the defaults on ``dataset`` (the rule of the module docstring)."""
+        fam = family(dataset)
+        if fam in self.tuned:
+            return "tuned on ml-100k" if fam == "movielens" else f"tuned ({fam})", self.tuned[fam]
+        if fam in self.published:
+            return f"published ({fam})", self.published[fam]
+        if "movielens" in self.tuned:
+            return "tuned on ml-100k", self.tuned["movielens"]
+        return "published defaults", {}
 
     def hyper(self, dataset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Defaults ← the tuned values of ``dataset``'s family ← ``overrides`` (a grid point)."""
-        values = self.defaults | self.tuned.get(family(dataset), {}) | dict(overrides or {})
+        """Defaults ← the preset of ``dataset`` (:meth:`preset`) ← ``overrides`` (a grid point)."""
+        values = self.defaults | self.preset(dataset)[1] | dict(overrides or {})
         unknown = set(values) - set(self.defaults) - SETTINGS_FIELDS
         if unknown:
             raise DataError(None, f"{self.name}: unknown hyperparameter(s) {', '.join(sorted(unknown))}; "
@@ -78,7 +95,8 @@ def spec(name: str) -> BaselineSpec:
             _SPECS[name] = BaselineSpec(name, unavailable=module.UNAVAILABLE)
         else:
             _SPECS[name] = BaselineSpec(name, module.MODEL, dict(module.DEFAULTS), dict(module.GRID),
-                                        dict(getattr(module, "TUNED", {})))
+                                        dict(getattr(module, "TUNED", {})),
+                                        published=dict(getattr(module, "PUBLISHED", {})))
     return _SPECS[name]
 
 
@@ -93,6 +111,14 @@ def build_baseline(name: str, ds: Dataset, split: ColdStartSplit, settings: Sett
                                                                     else {})))
     s = spec(name)
     return s.build(ds, split, settings, s.hyper(ds.name, overrides))
+
+
+def settings_source(name: str, dataset: str) -> str:
+    """Where a model's settings on ``dataset`` come from, as a table's row states it."""
+    if name in FIXED:
+        return "untrained"
+    s = spec(name)
+    return "not available" if s.unavailable else s.preset(dataset)[0]
 
 
 def baseline_defaults(dataset: str) -> dict[str, dict[str, Any]]:
