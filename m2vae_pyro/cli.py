@@ -252,7 +252,10 @@ def _parse_sets(pairs: list[str]) -> dict:
 
 def cmd_config_show(args: argparse.Namespace) -> int:
     from .config import format_config, format_toml, resolve_config
+    from .data.loaders import dataset_family
 
+    if args.dataset is not None:
+        dataset_family(args.dataset, strict=True)  # an unknown name is refused, not shown with guessed presets
     cfg, sources = resolve_config(args.dataset, args.config, args.variant, **_overrides(args))
     if args.toml:
         print(format_toml(cfg, sources, "m2vae " + " ".join(sys.argv[1:])), end="")
@@ -547,6 +550,7 @@ def cmd_data_summary(args: argparse.Namespace) -> int:
 def cmd_data_check(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .data.dataset import warn_items_without_content
     from .data.folder import REQUIRED, load_folder
 
     if not args.folder.is_dir():
@@ -555,8 +559,14 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     if missing:
         raise DataError(args.folder / missing[0], "file not found (the format needs interactions.csv and items.csv)")
     ds = load_folder(args.folder)
+    if not ds.positive_mask().any():
+        from .data.split import no_positives_message
+
+        raise DataError(args.folder / "interactions.csv", no_positives_message(ds, ds.positive_threshold))
     for key, value in ds.summary().items():
         print(f"{key}: {value}")
+    print(f"family: {ds.family} (its presets; declare it in {args.folder / 'dataset.toml'} as family = \"…\")")
+    warn_items_without_content(ds)
     image = ds.modalities.get("image")
     print("images: " + ("none" if image is None else "precomputed features" if image.features is not None
                         else "image files (features are computed at the first train, then cached)"))

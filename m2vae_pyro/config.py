@@ -303,7 +303,9 @@ def resolve_config(dataset: str | None, path: Path | None = None, variant: str |
     if preset not in PRESET_NAMES:
         raise DataError(path if table.get("preset") == preset else None,
                         f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
-    family = None if dataset is None else "amazon" if dataset.startswith("amazon-") else "movielens"
+    from .data.loaders import dataset_family
+
+    family = None if dataset is None else dataset_family(dataset)
     layers = [(f"preset {preset}", PRESET_NAMES[preset] | {"preset": preset}),
               (f"paper ({family})", PRESETS.get(family, {})),
               (f"tuned ({dataset})", TUNED[preset].get(dataset, {})), (str(path), table),

@@ -24,7 +24,7 @@ import torch
 from .atomic import atomic_write
 from .baselines.reference import REFERENCES
 from .config import Config, config_from_dict
-from .data.dataset import Dataset
+from .data.dataset import Dataset, warn_items_without_content
 from .data.errors import DataError
 from .data.loaders import load_dataset
 from .data.split import load_split
@@ -92,6 +92,8 @@ def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, fo
     if _distributed():
         torch.distributed.barrier()
     ds = load_dataset(dataset, data_dir, images=True, progress=progress and is_main_process())
+    if is_main_process():
+        warn_items_without_content(ds)
     model = M2VAE(ds, config, device=device)
     main = is_main_process()
     created = not out.exists()

@@ -113,3 +113,44 @@ def test_folder_images_become_efficientnet_features(tmp_path, data_dir):
     assert img.present.tolist() == [True, False, False, True] and img.features.shape == (4, 1280)
     assert np.abs(img.features[0]).sum() > 0 and (img.features[1] == 0).all()
     assert not np.allclose(img.features[0], img.features[3])
+
+
+def test_dataset_toml_declares_family_and_duplicates(tmp_path, capsys):
+    from m2vae_pyro.config import load_config
+    from m2vae_pyro.data.loaders import dataset_family
+
+    root = write_folder(tmp_path / "shop", INTER + "u1,a1,3\n", ITEMS)
+    with pytest.raises(DataError, match=r'line 6: duplicate interaction .*duplicates = "first"'):
+        load_dataset(str(root))
+    (root / "dataset.toml").write_text('duplicates = "last"\n')
+    ds = load_dataset(str(root))
+    assert ds.n_interactions == 4 and ds.ratings[list(ds.items).index(0)] == 3.0  # u1's last a1 row (3) is kept
+    assert ds.family == "movielens" and dataset_family(str(root)) == "movielens"  # rated: inferred
+    (root / "dataset.toml").write_text('duplicates = "first"\nfamily = "amazon"\n')
+    ds = load_dataset(str(root))
+    assert ds.ratings[list(ds.items).index(0)] == 5.0 and ds.family == "amazon"
+    assert load_config(str(root)).c_p == 5  # the Amazon presets, decided by the folder's declaration
+    implicit = write_folder(tmp_path / "clicks", "user,item\nu1,a1\nu2,b7\n", ITEMS)
+    assert dataset_family(str(implicit)) == "amazon" and load_dataset(str(implicit)).family == "amazon"
+    (root / "dataset.toml").write_text('family = "books"\n')
+    with pytest.raises(DataError, match="family = 'books'"):
+        load_dataset(str(root))
+    assert main(["config", "show", "no-such-dataset"]) == 2
+    assert "unknown dataset 'no-such-dataset'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("inter, message", [
+    ("user;item;rating\nu1;a1;5\n", r"one column 'user;item;rating': the file must be comma-separated .*semicolons"),
+    ("user,item,rating\nu1,a1,5\nu2,b\xe97,4\n", r"interactions.csv line 3: not valid utf-8"),
+    ("user,item,rating\n", r"no interactions"),
+    ("user,item,rating\nu1,a1,1\nu2,b7,0\n", r"no interaction is a positive at threshold 4.0 \(ratings range 0–1\)"),
+])
+def test_data_check_reports_what_train_would_fail_on(tmp_path, capsys, inter, message):
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / "interactions.csv").write_bytes(inter.encode("latin-1"))
+    (root / "items.csv").write_text(ITEMS)
+    assert main(["data", "check", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert __import__("re").search(message, err), err

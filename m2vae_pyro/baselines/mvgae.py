@@ -164,7 +164,7 @@ class MVGAE(EvalCache, TrainedBaseline):
         users, items = warm_pairs(split)
         self.n_users, self.n_nodes = ds.n_users, ds.n_users + ds.n_items
         self.kl_weight = kl_weight
-        self.squash = ds.name.startswith("amazon")  # Model.py: sigmoid embeddings on the sparser Amazon data
+        self.squash = ds.family == "amazon"  # Model.py: sigmoid embeddings on the sparser Amazon data
         # CSR: a quarter faster than COO in the sparse × dense products of every step, and the same values; the
         # products go through symmetric_product, whose backward needs no transpose
         adj = to_csr(normalized_adjacency(users, items, ds.n_users, ds.n_items))

@@ -51,7 +51,7 @@ class BaselineSpec:
     unavailable: str | None = None
     published: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def preset(self, dataset: str) -> tuple[str, dict[str, Any]]:
+    def preset(self, dataset: str | Dataset) -> tuple[str, dict[str, Any]]:
         """``(source, values)`` over the defaults on ``dataset`` (the rule of the module docstring)."""
         fam = family(dataset)
         if fam in self.tuned:
@@ -62,7 +62,7 @@ class BaselineSpec:
             return "tuned on ml-100k", self.tuned["movielens"]
         return "published defaults", {}
 
-    def hyper(self, dataset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    def hyper(self, dataset: str | Dataset, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """Defaults ← the preset of ``dataset`` (:meth:`preset`) ← ``overrides`` (a grid point)."""
         values = self.defaults | self.preset(dataset)[1] | dict(overrides or {})
         unknown = set(values) - set(self.defaults) - SETTINGS_FIELDS
@@ -79,9 +79,11 @@ class BaselineSpec:
         return self.model(ds, split, dataclasses.replace(settings, **shared), **own)
 
 
-def family(dataset: str) -> str:
-    """The preset family of a dataset name (as ``config.resolve_config``): ``amazon`` or ``movielens``."""
-    return "amazon" if dataset.startswith("amazon-") else "movielens"
+def family(dataset: str | Dataset) -> str:
+    """The preset family of a dataset (``data.loaders.dataset_family``; a loaded one carries it)."""
+    from ..data.loaders import dataset_family
+
+    return dataset.family if isinstance(dataset, Dataset) else dataset_family(dataset)
 
 
 _SPECS: dict[str, BaselineSpec] = {}
@@ -110,10 +112,10 @@ def build_baseline(name: str, ds: Dataset, split: ColdStartSplit, settings: Sett
         return FixedScorer(reference.REFERENCES[name](ds, split, **({"seed": settings.seed} if name == "random"
                                                                     else {})))
     s = spec(name)
-    return s.build(ds, split, settings, s.hyper(ds.name, overrides))
+    return s.build(ds, split, settings, s.hyper(ds, overrides))
 
 
-def settings_source(name: str, dataset: str) -> str:
+def settings_source(name: str, dataset: str | Dataset) -> str:
     """Where a model's settings on ``dataset`` come from, as a table's row states it."""
     if name in FIXED:
         return "untrained"
@@ -121,7 +123,7 @@ def settings_source(name: str, dataset: str) -> str:
     return "not available" if s.unavailable else s.preset(dataset)[0]
 
 
-def baseline_defaults(dataset: str) -> dict[str, dict[str, Any]]:
+def baseline_defaults(dataset: str | Dataset) -> dict[str, dict[str, Any]]:
     """Every available learned baseline's hyperparameters on ``dataset`` (recorded by experiments, so that a
     change of a default or a preset is seen when an experiment resumes)."""
     return {name: spec(name).hyper(dataset) for name in LEARNED if not spec(name).unavailable}

@@ -46,7 +46,7 @@ def load_amazon(root: Path, dataset: str) -> Dataset:
     return Dataset(
         name=dataset, user_ids=user_ids, item_ids=item_ids, users=users.astype(np.int64), items=pos.astype(np.int64),
         ratings=None, attr_indptr=indptr, attr_indices=indices, attribute_names=[str(a) for a in attr_ids.tolist()],
-        positive_threshold=None, root=root,
+        positive_threshold=None, root=root, family="amazon",
     )
 
 

@@ -49,6 +49,8 @@ class Dataset:
     modalities: dict[str, Modality] = field(default_factory=dict)
     positive_threshold: float | None = 4.0
     root: Path | None = None
+    # the preset family (config.PRESETS, the baselines' presets): decided once, by the loader (loaders.dataset_family)
+    family: str = "movielens"
 
     @property
     def n_users(self) -> int:
@@ -122,6 +124,19 @@ class Dataset:
         for name, mod in self.modalities.items():
             out[f"items with {name}"] = mod.coverage
         return out
+
+
+def warn_items_without_content(ds: Dataset) -> None:
+    """One warning line counting the items with neither an attribute nor an image (scored alike, from nothing)."""
+    import warnings
+
+    empty = np.diff(ds.attr_indptr) == 0
+    image = ds.modalities.get("image")
+    if image is not None:
+        empty &= ~image.present
+    if empty.any():
+        warnings.warn(f"{ds.name}: {int(empty.sum())} of {ds.n_items} items have no attribute and no image; the model "
+                      "scores them all alike, from its learned missing-content vectors", stacklevel=2)
 
 
 def _lookup(known: np.ndarray, ids, what: str, origin: Path | None = None) -> np.ndarray:

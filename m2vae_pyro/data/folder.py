@@ -41,7 +41,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, on_bad_lines="error")
     except UnicodeDecodeError as exc:
-        raise DataError(path, f"not valid utf-8 text ({exc.reason} at byte {exc.start})") from None
+        raise DataError(path, f"not valid utf-8 text ({exc.reason}; save it as UTF-8)",
+                        line=_first_undecodable_line(path)) from None
     except pd.errors.ParserError as exc:
         import re
 
@@ -57,8 +58,28 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _first_undecodable_line(path: Path) -> int | None:
+    """The 1-based line of the first bytes that are not UTF-8 (pandas reports an offset within its buffer)."""
+    try:
+        with open(path, "rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    return number
+    except OSError:
+        return None
+    return None
+
+
 def _need_columns(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
     missing = [c for c in columns if c not in frame.columns]
+    if missing and len(frame.columns) == 1:
+        header = frame.columns[0]
+        sep = next((name for ch, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")) if ch in header), None)
+        if sep:
+            raise DataError(path, f"line 1: one column {header!r}: the file must be comma-separated (this one seems "
+                                  f"separated by {sep}; e.g. pandas: df.to_csv(path, index=False))")
     if missing:
         raise DataError(path, f"line 1: missing column(s) {', '.join(missing)} (found: {', '.join(frame.columns)})")
 
@@ -106,8 +127,49 @@ def read_items_csv(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
     return raw_items, items
 
 
+SETTINGS = "dataset.toml"
+FAMILIES = ("movielens", "amazon")
+
+
+def folder_settings(folder: Path) -> dict:
+    """``FOLDER/dataset.toml`` (optional): ``family`` — the presets it takes, ``movielens`` (explicit ratings) or
+    ``amazon`` (implicit, sparse); inferred when absent: ``movielens`` if interactions.csv has a ``rating`` column,
+    else ``amazon`` — and ``duplicates`` — a repeated (user, item) row is an ``error`` (default) or only its
+    ``first`` or ``last`` row is kept."""
+    import tomllib
+
+    path = folder / SETTINGS
+    table: dict = {}
+    if path.is_file():
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(path, f"invalid TOML: {exc}") from None
+    unknown = set(table) - {"family", "duplicates"}
+    if unknown:
+        raise DataError(path, f"unknown key(s) {', '.join(sorted(unknown))}; it takes family and duplicates")
+    out = {"family": table.get("family"), "duplicates": table.get("duplicates", "error")}
+    if out["family"] is not None and out["family"] not in FAMILIES:
+        raise DataError(path, f"family = {out['family']!r}; choose one of {', '.join(FAMILIES)}")
+    if out["duplicates"] not in ("error", "first", "last"):
+        raise DataError(path, f"duplicates = {out['duplicates']!r}; choose error, first or last")
+    return out
+
+
+def inferred_family(folder: Path) -> str:
+    """The family of a folder without reading its data: ``dataset.toml``, else whether interactions.csv's header
+    names a ``rating`` column."""
+    declared = folder_settings(folder)["family"]
+    if declared:
+        return declared
+    with open(folder / "interactions.csv", encoding="utf-8", errors="replace") as fh:
+        header = {h.strip() for h in fh.readline().split(",")}
+    return "movielens" if "rating" in header else "amazon"
+
+
 def load_folder(folder: str | Path) -> Dataset:
     folder = Path(folder)
+    settings = folder_settings(folder)
     items_path, inter_path = folder / "items.csv", folder / "interactions.csv"
     raw_items, items = read_items_csv(items_path)
     order = np.argsort(raw_items, kind="stable")
@@ -132,14 +194,28 @@ def load_folder(folder: str | Path) -> Dataset:
         row = int(np.argmax(idx < 0))
         raise DataError(inter_path, f"item {inter_items[row]!r} is not in items.csv", line=row + 2)
     user_ids, users = np.unique(raw_users, return_inverse=True)
-    check_unique(inter_path, users.astype(np.int64) * len(item_ids) + idx, "interaction", 2,
-                 show=lambda r: f"(user {raw_users[r]}, item {inter_items[r]})")
+    keys = users.astype(np.int64) * len(item_ids) + idx
     ratings = _numbers(inter_path, inter, "rating").astype(np.float32) if "rating" in inter.columns else None
     if "timestamp" in inter.columns:
         _numbers(inter_path, inter, "timestamp")
+    if settings["duplicates"] == "error":
+        try:
+            check_unique(inter_path, keys, "interaction", 2,
+                         show=lambda r: f"(user {raw_users[r]}, item {inter_items[r]})")
+        except DataError as exc:
+            raise DataError(exc.path, exc.message + f"; to keep one of each, write duplicates = \"first\" (or "
+                                                    f"\"last\") in {folder / SETTINGS}", line=exc.line) from None
+    else:  # keep the first (or last) row of each (user, item)
+        order = np.arange(len(keys)) if settings["duplicates"] == "first" else np.arange(len(keys))[::-1]
+        keep = np.sort(order[np.unique(keys[order], return_index=True)[1]])
+        users, idx = users[keep], idx[keep]
+        ratings = None if ratings is None else ratings[keep]
+        user_ids, users = np.unique(user_ids[users], return_inverse=True)
+    family = settings["family"] or ("movielens" if ratings is not None else "amazon")
     ds = Dataset(name=folder.resolve().name, user_ids=user_ids, item_ids=item_ids, users=users.astype(np.int64),
                  items=idx, ratings=ratings, attr_indptr=indptr, attr_indices=indices, attribute_names=names,
-                 positive_threshold=4.0 if ratings is not None else None, root=folder.resolve().parent)
+                 positive_threshold=4.0 if ratings is not None else None, root=folder.resolve().parent,
+                 family=family)
     image = _image_modality(folder, item_ids, lookup_items)
     if image is not None:
         ds.modalities["image"] = image

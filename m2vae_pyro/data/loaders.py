@@ -26,6 +26,24 @@ def available_datasets(data_dir: Path) -> list[str]:
     return names
 
 
+def dataset_family(name: str, strict: bool = False) -> str:
+    """The preset family of a dataset, decided in one place: ``amazon-*`` → ``amazon``; ``ml-*`` and ``synth-*`` →
+    ``movielens``; a folder of the generic format → its ``dataset.toml`` ``family``, else ``movielens`` when its
+    interactions carry ratings and ``amazon`` when not. Any other name: a DataError with ``strict``, else
+    ``movielens`` (a dataset built in memory, named freely)."""
+    from .folder import inferred_family, is_folder_dataset
+
+    if is_folder_dataset(name):
+        return inferred_family(Path(name))
+    if name.startswith("amazon-"):
+        return "amazon"
+    if name.startswith(("ml-", "synth-")) or not strict:
+        return "movielens"
+    hint = " (a folder needs interactions.csv and items.csv)" if Path(name).is_dir() else ""
+    raise DataError(None, f"unknown dataset {name!r}: a built-in name (ml-100k, ml-latest-small, amazon-<category>, "
+                          f"synth-<name>) or the path of a data folder{hint}")
+
+
 def load_dataset(name: str, data_dir: str | Path | None = None, images: bool = False,
                  progress: bool = True) -> Dataset:
     """Load ``name`` (``ml-100k``, ``ml-latest-small``, ``amazon-<category>``, ``synth-<name>``) from ``data_dir``,

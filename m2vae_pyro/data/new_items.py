@@ -155,7 +155,7 @@ def append_items(ds: Dataset, new: NewItems) -> Dataset:
     return Dataset(name=ds.name, user_ids=ds.user_ids, item_ids=ids, users=ds.users, items=ds.items,
                    ratings=ds.ratings, attr_indptr=indptr, attr_indices=indices,
                    attribute_names=list(ds.attribute_names), modalities=modalities,
-                   positive_threshold=ds.positive_threshold, root=ds.root)
+                   positive_threshold=ds.positive_threshold, root=ds.root, family=ds.family)
 
 
 def split_grown(ds: Dataset, item_ids, user_ids, vocabulary: list[str]) -> tuple[Dataset, NewItems]:
@@ -196,7 +196,7 @@ def split_grown(ds: Dataset, item_ids, user_ids, vocabulary: list[str]) -> tuple
     part = Dataset(name=ds.name, user_ids=np.asarray(user_ids), item_ids=np.asarray(item_ids), users=users,
                    items=new_index[ds.items[keep]], ratings=None if ds.ratings is None else ds.ratings[keep],
                    attr_indptr=indptr, attr_indices=indices, attribute_names=list(vocabulary),
-                   modalities=modalities, positive_threshold=ds.positive_threshold, root=ds.root)
+                   modalities=modalities, positive_threshold=ds.positive_threshold, root=ds.root, family=ds.family)
     new = NewItems(ds.item_ids[others], encode_tokens([tokens[i] for i in others], vocabulary, ds.root))
     if image is not None and image.features is not None:
         new.image, new.image_present = image.features[others], image.present[others]

@@ -82,12 +82,23 @@ class ColdStartSplit:
         atomic_write(path, write)
 
 
+def no_positives_message(ds: Dataset, threshold: float | None) -> str:
+    """Why a dataset gives nothing to train on, and what to change."""
+    if ds.n_interactions == 0:
+        return f"{ds.name} has no interactions (interactions.csv holds only its header?)"
+    low, high = float(ds.ratings.min()), float(ds.ratings.max())
+    return (f"{ds.name}: no interaction is a positive at threshold {threshold} (ratings range {low:g}–{high:g}); "
+            f"choose one with --set threshold=… (e.g. {high:g}) or --set threshold=none (every interaction)")
+
+
 def cold_start_split(ds: Dataset, seed: int = 0, cold_fraction: float = 0.2,
                      threshold: float | None = 4.0) -> ColdStartSplit:
     """Seeded split; implicit feedback is ``rating >= threshold`` (every interaction on implicit data)."""
     if not 0.0 < cold_fraction < 1.0:
         raise ValueError(f"cold_fraction must be in (0, 1), got {cold_fraction}")
     mask = ds.positive_mask(threshold)
+    if not mask.any():
+        raise DataError(ds.root, no_positives_message(ds, threshold))
     users, items = ds.users[mask], ds.items[mask]
     with_pos = np.unique(items)
     rng = np.random.default_rng(seed)

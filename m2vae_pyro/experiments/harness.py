@@ -153,7 +153,7 @@ def _describe(key: str, here: Any, asked: Any) -> str:
     return "code defaults changed since it was started: " + "; ".join(diffs)
 
 
-def code_defaults(dataset: str) -> dict[str, dict[str, Any]]:
+def code_defaults(dataset: str | Dataset) -> dict[str, dict[str, Any]]:
     """The default settings of M²VAE on ``dataset`` (its preset included) and of the learned baselines, as the
     code defines them now."""
     from dataclasses import asdict
@@ -161,7 +161,8 @@ def code_defaults(dataset: str) -> dict[str, dict[str, Any]]:
     from ..baselines import Settings, baseline_defaults
     from ..config import load_config
 
-    return {"m2vae": load_config(dataset).to_dict(), "baselines": asdict(Settings()),
+    name = dataset.name if isinstance(dataset, Dataset) else dataset
+    return {"m2vae": load_config(name).to_dict(), "baselines": asdict(Settings()),
             **{f"baseline {name}": hyper for name, hyper in baseline_defaults(dataset).items()}}
 
 
@@ -198,7 +199,7 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
         name = dataset = str(Path(dataset).resolve())  # a user's folder, found again from any directory
     spec = Spec(name, epochs, overrides)
     meta = {"dataset": name, "epochs": epochs, "overrides": overrides or {}, "ks": list(ks),
-            "defaults": code_defaults(name)}
+            "defaults": code_defaults(dataset)}
     ds = open_experiment(out, dataset, data_dir, meta, force, progress)
     _warn_coinciding_variants(ds, models)
     splits: dict[int, Any] = {}

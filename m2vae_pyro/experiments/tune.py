@@ -91,7 +91,7 @@ def run_tune(dataset: str | Dataset, data_dir: Path | None, out: Path, grid: Gri
         raise DataError(None, f"{', '.join(sorted(clash))} given both in --grid and --set")
     name = dataset.name if isinstance(dataset, Dataset) else dataset
     meta = {"kind": "tune", "model": model, "dataset": name, "grid": grid, "epochs": epochs,
-            "overrides": overrides or {}, "defaults": code_defaults(name)}
+            "overrides": overrides or {}, "defaults": code_defaults(dataset)}
     ds = open_experiment(out, dataset, data_dir, meta, force, progress)
     splits: dict[tuple, Any] = {}
 
