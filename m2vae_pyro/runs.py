@@ -27,6 +27,7 @@ from .config import Config, config_from_dict
 from .data.dataset import Dataset, warn_items_without_content
 from .data.errors import DataError
 from .data.loaders import load_dataset
+from .data.new_items import fingerprint
 from .data.split import load_split
 from .evaluation.protocols import evaluate
 from .m2vae import M2VAE, atomic_torch_save
@@ -42,27 +43,60 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
 
 
-# Everything `train`, `evaluate` and `analyze` write into a run directory: what `--force` replaces. Any other file
-# in the directory is the user's and stays.
+# Everything `train` and `evaluate` write into a run directory, and what `analyze` writes into RUN/analysis/: what a
+# `--force` rerun replaces. Any other file — in the directory or in analysis/ — is the user's and stays.
 RUN_OUTPUTS = ("config.json", "split.csv", "checkpoint.pt", "history.csv", "curves.png", "train.json", "metrics.json",
-               RESUME_FILE, PROVENANCE_FILE, LOG_FILE, "analysis")
+               RESUME_FILE, PROVENANCE_FILE, LOG_FILE)
+ANALYSIS_OUTPUTS = ("posterior.nc", "summary.csv", "summary_items.csv", "pareto_k.csv", "calibration_items.csv",
+                    "report.md", "uncertainty_popularity.png", "uncertainty_error.png", "user_scores.png",
+                    "views_pca.png", "gates.png")
+# a --force rerun trains here, beside the old run, which it replaces only once it has a checkpoint
+PARTIAL_SUFFIX = ".partial"
+REPLACES_FILE = "replaces.json"
 
 
-def prepare_run_dir(out: Path, force: bool, create: bool = True) -> None:
-    """Check that ``out`` may hold a new run; with ``create``, clear the previous run's outputs (``force``) and make
-    the directory."""
+def prepare_run_dir(out: Path, force: bool) -> Path:
+    """Check that ``out`` may hold a new run; returns the directory to train into: ``out`` itself when it is new or
+    empty, else (``force``) ``OUT.partial`` beside it, which replaces the old run's outputs when training ends
+    (:func:`replace_run`). Nothing of the old run is touched here."""
     if out.exists() and not out.is_dir():
         raise DataError(out, "run directory path exists and is a file")
-    if out.exists() and any(out.iterdir()) and not force:
+    if not (out.exists() and any(out.iterdir())):
+        return out
+    if not force:
         raise DataError(out, "run directory exists and is not empty; choose another --out or pass --force")
-    if create:
-        for name in RUN_OUTPUTS if out.is_dir() else ():
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
-        out.mkdir(parents=True, exist_ok=True)
+    build = out.with_name(out.name + PARTIAL_SUFFIX)
+    if build.exists():
+        if not (build / REPLACES_FILE).is_file():
+            raise DataError(build, "exists and is not a partial rerun of this package's; move it away first")
+        shutil.rmtree(build)  # an earlier forced rerun that never finished: its own scratch directory
+    return build
+
+
+def replace_run(build: Path) -> Path:
+    """Move a finished forced rerun from ``build`` into the run directory it replaces; returns that directory.
+
+    The old run's outputs (``RUN_OUTPUTS``, ``ANALYSIS_OUTPUTS``) are moved aside first and deleted only after the
+    new ones are in place; files the package did not write stay where they are.
+    """
+    target = Path(json.loads((build / REPLACES_FILE).read_text())["target"])
+    aside = target.with_name(f".{target.name}.replaced")
+    shutil.rmtree(aside, ignore_errors=True)
+    (aside / "analysis").mkdir(parents=True)
+    for name in RUN_OUTPUTS:
+        if (target / name).exists():
+            (target / name).rename(aside / name)
+    for name in ANALYSIS_OUTPUTS:
+        if (target / "analysis" / name).exists():
+            (target / "analysis" / name).rename(aside / "analysis" / name)
+    with contextlib.suppress(OSError):
+        (target / "analysis").rmdir()  # only when nothing of the user's is left in it
+    for item in build.iterdir():
+        if item.name != REPLACES_FILE:
+            item.rename(target / item.name)
+    shutil.rmtree(build)
+    shutil.rmtree(aside, ignore_errors=True)
+    return target
 
 
 def is_main_process() -> bool:
@@ -80,15 +114,17 @@ def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, fo
     """Train a new run into ``out`` (see the module docstring for what it writes).
 
     Nothing is written before the data and the config have loaded; a run that then fails with an error removes the
-    directory it created (an interrupted one keeps it, with its resume state). ``announce`` prints at the start,
-    into ``log.txt`` too. Under ``torch.distributed`` every rank trains on its shard of the triples; only rank 0
+    directory it created (an interrupted one keeps it, with its resume state, written at every epoch's end too). Over
+    an existing run (``force``) it trains in ``OUT.partial`` and replaces the old outputs only once it has finished
+    (:func:`replace_run`): a failed or interrupted rerun leaves the old run as it was. ``announce`` prints at the
+    start, into ``log.txt`` too. Under ``torch.distributed`` every rank trains on its shard of the triples; only rank 0
     writes.
     """
     from .data.folder import is_folder_dataset
 
     if is_folder_dataset(dataset):  # a folder of the user's: recorded by its absolute path, as the data dir is
         dataset = str(Path(dataset).resolve())
-    prepare_run_dir(out, force, create=False)  # every rank checks, before any rank writes
+    build = prepare_run_dir(out, force)  # every rank checks, before any rank writes
     if _distributed():
         torch.distributed.barrier()
     ds = load_dataset(dataset, data_dir, images=True, progress=progress and is_main_process())
@@ -96,25 +132,34 @@ def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, fo
         warn_items_without_content(ds)
     model = M2VAE(ds, config, device=device)
     main = is_main_process()
-    created = not out.exists()
+    created = not build.exists()
     if main:
-        prepare_run_dir(out, force)
+        build.mkdir(parents=True, exist_ok=True)
+        if build != out:
+            write_json(build / REPLACES_FILE, {"target": str(out.resolve())})
     try:
-        with ConsoleLog(out / LOG_FILE) if main else contextlib.nullcontext():
+        with ConsoleLog(build / LOG_FILE) if main else contextlib.nullcontext():
             if main:
-                write_json(out / PROVENANCE_FILE, provenance(device))
+                write_json(build / PROVENANCE_FILE, provenance(device))
                 data_dir = str(Path(data_dir).resolve()) if data_dir else None
-                write_json(out / "config.json", {"dataset": dataset, "data_dir": data_dir, "config": config.to_dict()})
-                model.split.save(out / "split.csv", ds)
+                write_json(build / "config.json", {"dataset": dataset, "data_dir": data_dir,
+                                                   "config": config.to_dict(), "data_fingerprint": fingerprint(ds)})
+                model.split.save(build / "split.csv", ds)
                 if announce is not None:
                     announce()
-            return _train(model, out, None, progress, stop_at_step)
-    except Interrupted:
+            model = _train(model, build, None, progress, stop_at_step)
+    except Interrupted as exc:
+        if main and build != out:
+            raise Interrupted(f"{exc}. The previous run in {out} is untouched; this one replaces it when it "
+                              f"finishes: m2vae train --resume {build}", signal=exc.signal) from None
         raise
     except Exception:
         if main and created:
-            shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(build, ignore_errors=True)  # a failed run leaves nothing; an old run it would replace stays
         raise
+    if main and build != out:
+        replace_run(build)
+    return model
 
 
 def resume_run(run: Path, data_dir: Path | None = None, progress: bool = True,
@@ -143,7 +188,10 @@ def resume_run(run: Path, data_dir: Path | None = None, progress: bool = True,
     with ConsoleLog(run / LOG_FILE):
         record.setdefault("resumed", []).append(provenance(device))
         write_json(run / PROVENANCE_FILE, record)
-        return _train(model, run, state["trainer"], progress, stop_at_step)
+        model = _train(model, run, state["trainer"], progress, stop_at_step)
+    if (run / REPLACES_FILE).is_file():  # a forced rerun, finished: it now replaces the run it was started over
+        replace_run(run)
+    return model
 
 
 def _train(model: M2VAE, out: Path, trainer_state: dict | None, progress: bool, stop_at_step: int | None) -> M2VAE:
@@ -151,6 +199,13 @@ def _train(model: M2VAE, out: Path, trainer_state: dict | None, progress: bool, 
     trainer = model.trainer(progress=progress, on_improve=lambda h: model.save(out / "checkpoint.pt") if main else None)
     if trainer_state is not None:
         trainer.load_state_dict(trainer_state)
+
+    def save_resume_point() -> None:
+        """The whole trainer state, atomically: a run killed any way (SIGKILL, the OOM killer) resumes from here."""
+        state = {"trainer": trainer.state_dict(), "dataset": model.ds.name, "n_users": model.ds.n_users,
+                 "n_items": model.ds.n_items, "config": model.config.to_dict()}
+        atomic_torch_save(state, out / RESUME_FILE)
+
     t0 = time.perf_counter()
     if _distributed():
         # Ranks cannot agree on a stopping step without a collective per step; a distributed run is not
@@ -164,11 +219,10 @@ def _train(model: M2VAE, out: Path, trainer_state: dict | None, progress: bool, 
         with signals:
             model.history = trainer.run(
                 should_stop=lambda: signals.received is not None
-                or (stop_at_step is not None and trainer.step >= stop_at_step))
+                or (stop_at_step is not None and trainer.step >= stop_at_step),
+                checkpoint=save_resume_point)
     except Interrupted as exc:
-        state = {"trainer": trainer.state_dict(), "dataset": model.ds.name, "n_users": model.ds.n_users,
-                 "n_items": model.ds.n_items, "config": model.config.to_dict()}
-        atomic_torch_save(state, out / RESUME_FILE)
+        save_resume_point()
         raise Interrupted(f"{exc}; state saved to {out / RESUME_FILE}. Resume with: m2vae train --resume {out}",
                           signal=signals.received) from None
     _write_outputs(model, out, t0)

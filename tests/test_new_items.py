@@ -11,24 +11,7 @@ import pytest
 from m2vae_pyro.cli import main
 from m2vae_pyro.runs import load_run
 
-TOKENS = ["red", "blue", "green", "cotton", "wool", "silk", "brand=acme", "brand=zeta"]
-
-
-def shop(root, n_users=40, n_items=60, held=("h1", "h2", "h3"), seed=0):
-    """A small folder with text ids, attribute tokens and precomputed image features; ``held`` items have content
-    and no interaction (new items present at training time)."""
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True)
-    ids = [f"i{k:02d}" for k in range(n_items)] + list(held)
-    attrs = ["|".join(rng.choice(TOKENS, size=rng.integers(1, 4), replace=False)) for _ in ids]
-    pd.DataFrame({"item": ids, "attributes": attrs}).to_csv(root / "items.csv", index=False)
-    pairs = {(f"u{u}", f"i{i:02d}") for u in range(n_users) for i in rng.choice(n_items, 8, replace=False)}
-    inter = pd.DataFrame(sorted(pairs), columns=["user", "item"])
-    inter.to_csv(root / "interactions.csv", index=False)
-    feats = rng.normal(size=(len(ids), 16)).astype(np.float32)
-    np.save(root / "image_features.npy", feats[:-1])  # the last held item has no image
-    pd.DataFrame({"item": ids[:-1]}).to_csv(root / "image_items.csv", index=False)
-    return root, pd.DataFrame({"item": ids, "attributes": attrs}), feats
+from synthetic import shop_folder as shop
 
 
 @pytest.fixture(scope="module")

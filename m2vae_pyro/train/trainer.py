@@ -50,14 +50,23 @@ def rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
+# a resume point is written at least this often within a long epoch (besides every epoch's end)
+CHECKPOINT_SECONDS = 600.0
+
+
 def rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class Trainer:
@@ -110,12 +119,16 @@ class Trainer:
         set_rng_state(state["rng"])
 
     # -- the loop -----------------------------------------------------------------------------------
-    def run(self, should_stop: Callable[[], bool] = lambda: False) -> History:
+    def run(self, should_stop: Callable[[], bool] = lambda: False,
+            checkpoint: Callable[[], None] | None = None) -> History:
+        """``checkpoint`` is called with a consistent state at the end of every epoch that does not stop the run, and
+        between two steps when ``CHECKPOINT_SECONDS`` have passed since the last call (long epochs)."""
         from tqdm.auto import tqdm
 
         cfg, nets, n = self.cfg, self.model.nets, len(self.sampler)
         global_batch = cfg.batch_size * self.world  # batch_size is per rank
         n_batches = self.sampler.n_batches(global_batch, self.world)
+        last_saved = time.perf_counter()
         with pyro.validation_enabled(False):  # shape checks cost ~10% per step; the tests run with them on
             while self.epoch < cfg.epochs:
                 nets.train()
@@ -134,9 +147,17 @@ class Trainer:
                         self._epoch_seconds += time.perf_counter() - t0
                         bar.close()
                         raise Interrupted(f"interrupted at epoch {self.epoch + 1}, step {self.step}")
+                    if checkpoint is not None and time.perf_counter() - last_saved > CHECKPOINT_SECONDS:
+                        now = time.perf_counter()
+                        self._epoch_seconds += now - t0  # the state's clock is consistent at every save
+                        t0 = last_saved = now
+                        checkpoint()
                 self._epoch_seconds += time.perf_counter() - t0
                 if self._end_epoch(n_batches):
                     break
+                if checkpoint is not None:
+                    checkpoint()
+                    last_saved = time.perf_counter()
         if self.history.best_state is not None:
             self.model.load_state_dict(self.history.best_state)
         nets.eval()
