@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         exp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="override a Config field of the M²VAE cells (repeatable)")
         exp.add_argument("--force", action="store_true", help="discard the cells of a different experiment in --out")
+        exp.add_argument("--force-stale", action="store_true",
+                         help="recompute the finished cells that other code computed (a different source hash)")
         _device_arg(exp, cells=True)
         exp.add_argument("--no-checkpoints", action="store_true",
                          help="do not keep the M²VAE cells' best states (cells/MODEL/seedK.pt, for predict/export)")
@@ -182,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="a Config field fixed for every point (repeatable)")
     tune.add_argument("--force", action="store_true", help="discard the cells of a different search in --out")
+    tune.add_argument("--force-stale", action="store_true",
+                      help="recompute the finished cells that other code computed (a different source hash)")
     _device_arg(tune)
     tune.set_defaults(func=cmd_tune)
 
@@ -469,7 +473,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return _run_and_show(lambda: run_experiment(
         args.dataset, args.data_dir, args.out, models, args.seeds, args.epochs, _overrides(args) or None,
         highlight="m2vae" if args.kind == "experiment" else "full", force=args.force, device=_device(args.device),
-        checkpoints=not args.no_checkpoints),
+        checkpoints=not args.no_checkpoints, force_stale=args.force_stale),
         args.out, "results.csv", "table.md")
 
 
@@ -507,7 +511,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     return _run_and_show(lambda: run_tune(
         args.dataset, args.data_dir, args.out, _parse_grid(args.grid, args.model), args.seeds, args.epochs,
-        _overrides(args) or None, force=args.force, device=_device(args.device), model=args.model),
+        _overrides(args) or None, force=args.force, device=_device(args.device), model=args.model,
+        force_stale=args.force_stale),
         args.out, "tune.csv", "tune.md")
 
 

@@ -36,6 +36,24 @@ def _git_commit() -> dict[str, Any] | None:
     return {"commit": commit, "dirty": dirty}
 
 
+_source: str | None = None
+
+
+def source_hash() -> str:
+    """A hash of the package's own source files (every ``.py`` under ``m2vae_pyro/``, by path and bytes): what an
+    experiment cell records, so that a cell computed by other code is seen (as CellBender records its code)."""
+    global _source
+    if _source is None:
+        import hashlib
+
+        root = Path(__file__).resolve().parent
+        h = hashlib.sha256()
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+        _source = h.hexdigest()[:16]
+    return _source
+
+
 def provenance(device: str = "cpu", argv: list[str] | None = None) -> dict[str, Any]:
     import pyro
     import torch
@@ -47,7 +65,8 @@ def provenance(device: str = "cpu", argv: list[str] | None = None) -> dict[str, 
             "python": platform.python_version(),
             "torch": torch.__version__, "pyro": pyro.__version__, "numpy": __import__("numpy").__version__,
             "device": device, "cuda": torch.version.cuda if torch.cuda.is_available() else None,
-            "host": platform.node(), "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+            "host": platform.node(), "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "source": source_hash()}
 
 
 class _LogCopy:

@@ -277,7 +277,7 @@ def test_tune_ranks_grid_points_on_validation_only_and_resumes(tiny, tmp_path, m
     assert frame["val_hr@5"].between(0, 1).all()
     cells = list((out / "cells").rglob("seed*.json"))
     assert len(cells) == 4 and all(set(json.loads(c.read_text())) ==
-                                   {"point", "seed", "best_epoch", "val_hr@5", "seconds"} for c in cells)
+                                   {"point", "seed", "best_epoch", "val_hr@5", "seconds", "source"} for c in cells)
     means = frame.groupby("point")["val_hr@5"].mean()
     text = (out / "tune.md").read_text()
     assert f"best: `--set {means.idxmax().replace(',', ' --set ')}`" in text
@@ -357,3 +357,20 @@ def test_amazon_rows_run_at_published_amazon_values_else_the_ml100k_preset():
     assert gar.hyper("amazon-beauty") == gar.hyper("ml-100k") == gar.defaults | gar.tuned["movielens"]
     assert settings_source("gar", "amazon-beauty") == settings_source("gar", "ml-100k") == "tuned on ml-100k"
     assert settings_source("userpop", "amazon-beauty") == "untrained"
+
+
+def test_cells_record_the_source_hash_and_stale_ones_are_reported_or_recomputed(tiny, tmp_path):
+    from m2vae_pyro.provenance import source_hash
+
+    out = tmp_path / "exp"
+    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    cell = cell_path(out, "userpop", 0)
+    assert json.loads(cell.read_text())["source"] == source_hash()
+    record = json.loads(cell.read_text()) | {"source": "0123456789abcdef"}
+    cell.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match=r"1 of 1 finished cells .* computed by other code .*0123456789abcdef"):
+        run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    assert json.loads(cell.read_text())["source"] == "0123456789abcdef"  # kept
+    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False,
+                   force_stale=True)
+    assert json.loads(cell.read_text())["source"] == source_hash()  # recomputed by this code

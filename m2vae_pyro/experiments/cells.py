@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,15 +36,27 @@ class CellsPending(Exception):
 Cell = tuple[Path, str, Callable[[], dict[str, Any]]]  # result file, progress label, the work
 
 
-def run_cells(out: Path, cells: list[Cell], what: str, progress: bool = True) -> None:
+def run_cells(out: Path, cells: list[Cell], what: str, progress: bool = True, force_stale: bool = False) -> None:
     """Run every cell whose result file is missing and that no other process holds; write ``work()``'s dict
-    (plus ``seconds``) atomically as its result.
+    (plus ``seconds`` and the package's ``source`` hash) atomically as its result.
 
-    Raises :class:`CellsPending` when other processes still hold cells, :class:`Interrupted` on Ctrl-C (finished
-    cells are kept, so the same command resumes).
+    Finished cells computed by other code (another source hash, or none recorded) are reported in one warning line
+    and kept — or, with ``force_stale``, run again. Raises :class:`CellsPending` when other processes still hold
+    cells, :class:`Interrupted` on Ctrl-C (finished cells are kept, so the same command resumes).
     """
     from tqdm.auto import tqdm
 
+    from ..provenance import source_hash
+
+    stale = [c for c in cells if c[0].is_file() and _source_of(c[0]) != source_hash()]
+    if stale and force_stale:
+        for path, _, _ in stale:
+            path.unlink(missing_ok=True)  # a package output, recomputed next (its replacement is this very run)
+    elif stale:
+        sources = ", ".join(sorted({_source_of(c[0]) or "none" for c in stale}))
+        warnings.warn(f"{len(stale)} of {len(cells)} finished cells of {out} were computed by other code (source "
+                      f"hash {sources}; this code is {source_hash()}); they are kept — --force-stale recomputes them",
+                      stacklevel=2)
     todo = [c for c in cells if not c[0].is_file()]
     bar = tqdm(total=len(cells), initial=len(cells) - len(todo), disable=not progress, unit="cell")
     try:
@@ -54,7 +67,7 @@ def run_cells(out: Path, cells: list[Cell], what: str, progress: bool = True) ->
                 bar.set_description(label)
                 t0 = time.perf_counter()
                 result = work()
-                write_json(path, result | {"seconds": time.perf_counter() - t0})
+                write_json(path, result | {"seconds": time.perf_counter() - t0, "source": source_hash()})
             finally:
                 release(path)
             bar.update(1)
@@ -66,6 +79,13 @@ def run_cells(out: Path, cells: list[Cell], what: str, progress: bool = True) ->
     pending = [path for path, _, _ in cells if not path.is_file()]
     if pending:
         raise CellsPending(len(pending), holders(pending))
+
+
+def _source_of(cell: Path) -> str | None:
+    try:
+        return json.loads(cell.read_text()).get("source")
+    except (OSError, ValueError):
+        return None
 
 
 def lock_path(cell: Path) -> Path:

@@ -182,7 +182,8 @@ def open_experiment(out: Path, dataset: str | Dataset, data_dir: Path | None, me
 def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, models: Sequence[str] = DEFAULT_MODELS,
                    seeds: int = 5, epochs: int | None = None, overrides: dict[str, Any] | None = None,
                    ks: tuple[int, ...] = (5, 10, 20), highlight: str = "m2vae", force: bool = False,
-                   progress: bool = True, device: str = "cpu", checkpoints: bool = True) -> pd.DataFrame:
+                   progress: bool = True, device: str = "cpu", checkpoints: bool = True,
+                   force_stale: bool = False) -> pd.DataFrame:
     """Train and evaluate every (model, seed) cell not finished yet; return and write the results.
 
     ``checkpoints``: an M²VAE cell also keeps its best state as ``cells/MODEL/seedK.pt``, which ``m2vae predict``
@@ -222,7 +223,7 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
 
     with ConsoleLog(out / LOG_FILE):
         run_cells(out, [(cell_path(out, m, s), f"{m} seed {s}", partial(cell, s, m))
-                        for s in range(seeds) for m in runnable], "experiment", progress)
+                        for s in range(seeds) for m in runnable], "experiment", progress, force_stale)
         return write_results(out, models, seeds, ks, highlight)
 
 

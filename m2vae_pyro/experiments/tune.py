@@ -74,7 +74,8 @@ def _cell_path(out: Path, point: dict[str, Any], seed: int) -> Path:
 
 def run_tune(dataset: str | Dataset, data_dir: Path | None, out: Path, grid: Grid | None = None, seeds: int = 2,
              epochs: int | None = None, overrides: dict[str, Any] | None = None, force: bool = False,
-             progress: bool = True, device: str = "cpu", model: str = "m2vae") -> pd.DataFrame:
+             progress: bool = True, device: str = "cpu", model: str = "m2vae", force_stale: bool = False
+             ) -> pd.DataFrame:
     """Fit ``model`` (M²VAE or a learned baseline) at every grid point × seed not finished yet; return the points
     ranked by mean validation HR@5. ``grid = None``: the baseline's own ``GRID``. ``overrides`` are M²VAE Config
     fields (for a baseline: the shared budget only)."""
@@ -112,7 +113,7 @@ def run_tune(dataset: str | Dataset, data_dir: Path | None, out: Path, grid: Gri
 
     with ConsoleLog(out / LOG_FILE):
         run_cells(out, [(_cell_path(out, p, s), f"{point_label(p)} seed {s}", partial(cell, s, p))
-                        for s in range(seeds) for p in points], "tuning", progress)
+                        for s in range(seeds) for p in points], "tuning", progress, force_stale)
         return write_tune_results(out, points, seeds, model, name)
 
 
