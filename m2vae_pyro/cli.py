@@ -446,7 +446,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(args.out, lambda tmp: tmp.write_text("\n".join(text)))
         print(f"table written to {args.out}")
-    print(f"metrics written to {args.run / 'metrics.json'}")
+    import os
+
+    if os.access(args.run, os.W_OK):
+        print(f"metrics written to {args.run / 'metrics.json'}")
     return 0
 
 
@@ -618,6 +621,17 @@ def main(argv: list[str] | None = None) -> int:
             return args.func(args)
     except DataError as exc:
         print(f"m2vae: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `m2vae config show | head`: the reader left, which is fine
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        if exc.filename is None or exc.strerror is None:
+            raise
+        # a place the command cannot write (read-only, /proc, a file where a folder goes): one line, no traceback
+        print(f"m2vae: error: {exc.filename}: {exc.strerror.lower()}", file=sys.stderr)
         return 2
     except Interrupted as exc:
         print(f"m2vae: {exc}", file=sys.stderr)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .atomic import atomic_write
+from .atomic import atomic_write, check_writable
 from .data.errors import DataError
 from .data.split import ROLES
 from .evaluation.protocols import candidate_users
@@ -176,6 +176,7 @@ def refuse_overwrite(out: Path, force: bool) -> None:
     """Nothing the user has is replaced without ``--force``."""
     if out.exists() and not force:
         raise DataError(out, "exists; choose another --out or pass --force to replace it")
+    check_writable(out)
 
 
 def write_csv(frame: pd.DataFrame, out: Path, force: bool) -> None:

@@ -14,6 +14,7 @@ import shutil
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .atomic import atomic_write
+from .atomic import atomic_write, check_writable
 from .baselines.reference import REFERENCES
 from .config import Config, config_from_dict
 from .data.dataset import Dataset, warn_items_without_content
@@ -61,6 +62,7 @@ def prepare_run_dir(out: Path, force: bool) -> Path:
     (:func:`replace_run`). Nothing of the old run is touched here."""
     if out.exists() and not out.is_dir():
         raise DataError(out, "run directory path exists and is a file")
+    check_writable(out / "config.json")
     if not (out.exists() and any(out.iterdir())):
         return out
     if not force:
@@ -332,5 +334,8 @@ def evaluate_run(run: Path, data_dir: Path | None = None, device: str = "cpu") -
                for role in ("test", "validation")}
         for name, make in REFERENCES.items()
     }
-    write_json(run / "metrics.json", out)
+    try:
+        write_json(run / "metrics.json", out)
+    except DataError as exc:  # a read-only run: the figures are still printed
+        warnings.warn(f"{exc}; metrics.json not written", stacklevel=2)
     return out

@@ -336,3 +336,20 @@ def test_results_md_opens_with_the_tables_the_cells_give():
     script = Path(__file__).parents[1] / "benchmarks" / "make_results.py"
     done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_unwritable_targets_get_one_line_not_a_traceback(synth_run, synth_dir, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    nowhere = "/proc/m2vae-cannot-write"  # not writable, whoever runs the tests (root included)
+    for argv in (["predict", str(synth_run), "--role", "test", "--out", f"{nowhere}/p.csv"],
+                 ["export", str(synth_run), "--role", "test", "--out", f"{nowhere}/e.npz"],
+                 ["predict", str(synth_run), "--role", "test", "--out", str(tmp_path), "--force"],
+                 ["train", "synth-cli", "--data-dir", str(synth_dir), "--out", f"{nowhere}/run", "--epochs", "1"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and ".tmp" not in err, err
+    done = subprocess.run(f"{sys.executable} -m m2vae_pyro config show ml-100k | head -1", shell=True,
+                          capture_output=True, text=True)
+    assert done.stdout.startswith("d ") and "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
