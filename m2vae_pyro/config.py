@@ -57,7 +57,9 @@ class Config:
     # constant, so that the ranking terms train the path cold items are scored by, and the ELBO's gradient does not
     # narrow the prior on examples it cannot see: their KL is 0)
     dropped_id: str = "fused"
-    preset: str = "default"
+    # the formulation preset whose values these are (PRESET_NAMES): the class defaults are version 2's values, so
+    # they are labelled v2; replace(preset=…) applies a preset's values (load_config: the default preset, version 3)
+    preset: str = "v2"
     # noise of the posterior of z: "views" (the blend of the view log-variances, Eq. 14-17) | "learned" (plus a
     # learned per-dimension shift)
     z_scale: str = "views"
@@ -136,6 +138,13 @@ class Config:
         unknown = set(changes) - known
         if unknown:
             raise DataError(None, f"unknown config field(s): {', '.join(sorted(unknown))}")
+        preset = changes.get("preset", self.preset)
+        if preset != self.preset and preset in PRESET_NAMES:
+            # a preset is its values, not a label: every field a preset sets takes the new preset's value (or the
+            # class default); the fields given in this call still win
+            governed = set().union(*PRESET_NAMES.values())
+            fields = {f.name: f for f in dataclasses.fields(self)}
+            changes = {k: fields[k].default for k in governed} | PRESET_NAMES[preset] | changes
         out = dataclasses.replace(self, **changes)
         out.validate()
         return out

@@ -353,3 +353,15 @@ def test_unwritable_targets_get_one_line_not_a_traceback(synth_run, synth_dir, t
     done = subprocess.run(f"{sys.executable} -m m2vae_pyro config show ml-100k | head -1", shell=True,
                           capture_output=True, text=True)
     assert done.stdout.startswith("d ") and "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_replacing_the_preset_applies_its_values_not_only_its_label():
+    from m2vae_pyro.config import PRESET_NAMES, Config, load_config
+
+    literal = Config().replace(preset="paper-literal")
+    assert all(getattr(literal, k) == v for k, v in PRESET_NAMES["paper-literal"].items())
+    v3 = Config().replace(preset="default")
+    assert v3 == load_config(None, None, None) and v3.prior == "residual"
+    back = v3.replace(preset="v2")
+    assert back == Config() and back.decoder_z == "mlp"  # version 3's fields go back to version 2's values
+    assert Config().replace(preset="paper-literal", prior="vamp").prior == "vamp"  # a field given with it wins
