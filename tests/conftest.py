@@ -20,9 +20,22 @@ def data_dir() -> Path:
     return DATA_DIR
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def session_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.getbasetemp() / "cache"
+    """Image features go to a per-session cache, never the user's — for every fixture, whatever its scope.
+
+    (A function-scoped setting came too late for module-scoped fixtures, which are set up first: the same-seed
+    test's first run read features from the user's cache, computed by another torch build, its second from this
+    session's — the cause of its 4th-decimal failures in long-lived checkouts; docs/reliability.md.)
+    """
+    cache = tmp_path_factory.getbasetemp() / "cache"
+    before = os.environ.get("M2VAE_CACHE_DIR")
+    os.environ["M2VAE_CACHE_DIR"] = str(cache)
+    yield cache
+    if before is None:
+        os.environ.pop("M2VAE_CACHE_DIR", None)
+    else:
+        os.environ["M2VAE_CACHE_DIR"] = before
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +50,7 @@ def ml100k_images(data_dir, session_cache):
 
 
 @pytest.fixture(autouse=True)
-def _seeded_and_clean(session_cache, monkeypatch):
+def _seeded_and_clean(session_cache):
     np.random.seed(0)
     try:
         import pyro
@@ -49,8 +62,6 @@ def _seeded_and_clean(session_cache, monkeypatch):
         torch.set_num_threads(min(2, torch.get_num_threads()))
     except ImportError:  # pragma: no cover
         pass
-    # Image features go to a per-session cache, never the user's.
-    monkeypatch.setenv("M2VAE_CACHE_DIR", str(session_cache))
     yield
 
 

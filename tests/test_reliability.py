@@ -148,3 +148,33 @@ def test_weight_ema_is_the_bias_corrected_average_and_is_what_is_validated_and_k
         assert torch.equal(history.best_state[k], validated), k  # the kept state is the averaged one
     raw = snapshots[-1]
     assert any(not torch.allclose(raw[k], seen[0][k]) for k in raw)
+
+
+SAME_SEED = r"""
+import sys, torch
+from m2vae_pyro.config import Config
+from m2vae_pyro.data import cold_start_split
+from m2vae_pyro.m2vae import M2VAE
+sys.path.insert(0, sys.argv[1])
+from synthetic import tiny_dataset
+torch.set_num_threads(int(sys.argv[2]))
+ds = tiny_dataset(n_users=300, n_items=200, image_dim=64)
+model = M2VAE(ds, Config().replace(preset="default", d=32, batch_size=256, epochs=2, c_p=2, c_n=3),
+              cold_start_split(ds, 0, threshold=None))
+model.fit(progress=False)
+print(repr(model.evaluate("validation", ks=(5, 10))))
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_same_seed_same_threads_gives_identical_metrics_in_fresh_processes(threads):
+    """docs/reliability.md: the same seed, thread count, torch build and CPU give bit-identical runs."""
+    import os
+    from pathlib import Path
+
+    env = os.environ | {"OMP_NUM_THREADS": str(threads)}
+    runs = [subprocess.run([sys.executable, "-c", SAME_SEED, str(Path(__file__).parent), str(threads)],
+                           capture_output=True, text=True, env=env, timeout=600) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    assert runs[0].stdout == runs[1].stdout and "hr@5" in runs[0].stdout

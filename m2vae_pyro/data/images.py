@@ -70,8 +70,12 @@ def _network():
 
 
 def content_key(paths: list[Path]) -> str:
-    """Hash of the recipe and every image's bytes, in order: the cache key."""
-    h = hashlib.sha256(_RECIPE.encode())
+    """Hash of the recipe, the torch build and CPU kernels that compute the features, and every image's bytes, in
+    order: the cache key. Features from another torch build or CPU differ in the last bits, and a run that read them
+    would not repeat a run that computed them (docs/reliability.md)."""
+    import torch
+
+    h = hashlib.sha256(f"{_RECIPE}|torch {torch.__version__}|{torch.backends.cpu.get_cpu_capability()}".encode())
     for p in paths:
         try:
             h.update(hashlib.sha256(p.read_bytes()).digest())
