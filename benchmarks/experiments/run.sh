@@ -15,7 +15,7 @@ shift 2
 data=${DATA:-../shared/data}
 force=()
 [[ ${FORCE:-0} == 1 ]] && force=(--force)
-models=m2vae,v2,ccfcrec,clcrec,pad-clrec,dropoutnet,mtpr,lara,cvar,gar,cvae,mvdgae,mvgae,vmose,gorec,userpop,random,content_activity,content_activity_v1
+models=m2vae,v2,ccfcrec,clcrec,pad-clrec,dropoutnet,mtpr,lara,cvar,gar,cvae,mvdgae,mvgae,vmose,gorec,aldi,userpop,random,content_activity,content_activity_v1
 
 both_cores() {  # run the same command twice on one directory; fail if either process fails
   local pids=()
