@@ -100,7 +100,8 @@ def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: in
     sampler = TripleSampler(split, ds.n_users, ds.n_items, m.config.c_p, m.config.c_n)
     k_hat = pareto_k(m.model, m.guide, sampler, n_psis, max(num_samples, 100), seed)
     captions = []
-    captions.append(_plot_popularity(per_item, activity, ds, split, draws, out / "uncertainty_popularity.png"))
+    captions.append(_plot_popularity(per_item, activity, ds, split, draws, out / "uncertainty_popularity.png",
+                                     "conditional prior" if m.config.cold_path == "prior" else "guide without ID"))
     from .calibration import calibrate, format_calibration
 
     calibration = calibrate(m, num_samples=min(num_samples, 50), seed=seed)
@@ -133,15 +134,15 @@ def analyze_run(run: Path, num_samples: int = 100, n_warm: int = 300, n_psis: in
             "plots": [p for p, _ in captions if p]}
 
 
-def _plot_popularity(per_item, activity, ds, split, draws, path):
+def _plot_popularity(per_item, activity, ds, split, draws, path, cold_path: str = "cold path"):
     plt = _plt()
     pop = np.bincount(split.train_items, minlength=ds.n_items)[draws.items]
     warm = ~draws.cold
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.scatter(pop[warm], per_item["e_new_sd"][warm], s=8, alpha=0.6, label="warm (guide)")
+    ax.scatter(pop[warm], per_item["e_new_sd"][warm], s=8, alpha=0.6, label=f"warm: the guide (n {warm.sum()})")
     jitter = np.random.default_rng(0).uniform(0.8, 1.2, draws.cold.sum())
     ax.scatter(jitter * 0.5, per_item["e_new_sd"][draws.cold], s=8, alpha=0.6, c="C3",
-               label="cold (no ID view), x≈0.5")
+               label=f"cold test: the {cold_path} (n {draws.cold.sum()}), at x ≈ 0.5")
     ax.set_xscale("log")
     ax.set_xlabel("training positives of the item")
     ax.set_ylabel("posterior sd of e_new (mean over dims)")
