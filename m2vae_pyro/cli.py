@@ -89,14 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="inspect datasets and compute content features")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     summary = data_sub.add_parser("summary", help="print counts as 'name: number' lines")
-    summary.add_argument("dataset")
+    summary.add_argument("dataset", help="a built-in name (m2vae list shows those found) or the path of a data folder")
     _data_dir(summary)
     summary.set_defaults(func=cmd_data_summary)
     check = data_sub.add_parser("check", help="validate a folder in the generic format and print its summary")
     check.add_argument("folder", type=Path, help="folder with interactions.csv and items.csv (README: your own data)")
     check.set_defaults(func=cmd_data_check)
     images = data_sub.add_parser("images", help="compute (or reuse) cached poster image features")
-    images.add_argument("dataset")
+    images.add_argument("dataset", help="a built-in name (m2vae list shows those found) or the path of a data folder")
     _data_dir(images)
     images.set_defaults(func=cmd_data_images)
 
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, helptext in (("experiment", "M²VAE against the baselines over seeds (Table 3 analogue)"),
                            ("ablate", "the Table-4 variants of M²VAE over seeds (Table 4 analogue)")):
         exp = sub.add_parser(name, help=helptext)
-        exp.add_argument("dataset")
+        exp.add_argument("dataset", help="a built-in name (m2vae list shows those found) or the path of a data folder")
         _data_dir(exp)
         exp.add_argument("--out", type=Path, required=True, help="experiment directory (resumed when it exists)")
         exp.add_argument("--models", default=None,
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_config_show)
 
     tune = sub.add_parser("tune", help="grid search of M²VAE's or a baseline's settings on validation cold items only")
-    tune.add_argument("dataset")
+    tune.add_argument("dataset", help="a built-in name (m2vae list shows those found) or the path of a data folder")
     _data_dir(tune)
     tune.add_argument("--out", type=Path, required=True, help="search directory (resumed when it exists)")
     tune.add_argument("--model", default="m2vae",

@@ -365,3 +365,22 @@ def test_replacing_the_preset_applies_its_values_not_only_its_label():
     back = v3.replace(preset="v2")
     assert back == Config() and back.decoder_z == "mlp"  # version 3's fields go back to version 2's values
     assert Config().replace(preset="paper-literal", prior="vamp").prior == "vamp"  # a field given with it wins
+
+
+def test_every_option_of_every_command_has_help():
+    import argparse
+
+    from m2vae_pyro.cli import build_parser
+
+    missing = []
+
+    def walk(parser, prefix):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*prefix, name])
+            elif action.help is None:
+                missing.append(" ".join([*prefix, *(action.option_strings or [action.dest])]))
+
+    walk(build_parser(), ["m2vae"])
+    assert not missing
