@@ -366,7 +366,7 @@ def _requested(args: argparse.Namespace, model):
     else:
         ids = _id_list(args.items) if args.items else read_id_file(args.items_file) if args.items_file else None
     items = select_items(model, ids, args.role, args.items_file)
-    users = model.ds.user_index(_id_list(args.users)) if args.users else None
+    users = model.ds.user_index(list(dict.fromkeys(_id_list(args.users)))) if args.users else None  # once each
     return items, users
 
 

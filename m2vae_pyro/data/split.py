@@ -71,7 +71,8 @@ class ColdStartSplit:
         return pd.DataFrame({"item_id": ds.item_ids[keep], "role": np.array(ROLES)[self.role[keep]]})
 
     def save(self, path: Path, ds: Dataset) -> None:
-        """A readable CSV of original item ids and roles, with the seed and threshold in a comment line."""
+        """A readable CSV of original item ids and roles, after one comment line with the dataset, seed and threshold
+        (``pandas.read_csv(path, comment="#")`` reads it)."""
         path.parent.mkdir(parents=True, exist_ok=True)
 
         def write(tmp: Path) -> None:
