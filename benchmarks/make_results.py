@@ -84,6 +84,12 @@ def experiment_table(exp: Path) -> str:
                      + (f", then {trained[1]['model']} ({trained[1]['HR@5']})" if len(trained) > 1 else "") + ".")
     if untrained:
         notes.append(f"Best untrained reference: {untrained[0]['model']} ({untrained[0]['HR@5']}).")
+    ours = next((r for r in trained if r["model"] == "m2vae"), None)
+    others = [r for r in trained if r["model"] not in ("m2vae", "v2", "paper-literal")]
+    if ours and others:
+        gap = 100 * (ours["_hr"] / others[0]["_hr"] - 1)
+        notes.append(f"M²VAE (the default preset) against the best other trained model, {others[0]['model']}: "
+                     f"{gap:+.1f} % test HR@5" + (" — M²VAE does not win here." if gap < 0 else "."))
     notes += [f"Not run — {n}." for n in notes_na]
     return head + "\n" + "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
 
