@@ -1,5 +1,5 @@
 """Issue 31's rule 3, "screen, then confirm": rank an experiment's models by their seed-0 *validation* HR@5 (never
-test) and name the models whose seeds 1–2 the rule asks for: M²VAE, the references and the five best others.
+test) and print the command that adds seeds 1–2 for M²VAE, the references and the five best others (``--seeds-of``).
 
     python benchmarks/screen.py benchmarks/experiments/amazon-beauty [--top 5]
 
@@ -43,8 +43,10 @@ def main() -> int:
     chosen = list(dict.fromkeys([m for m in ALWAYS] + others[: args.top] + list(UNTRAINED)))
     print(f"\nseeds 1–2 of: {', '.join(chosen)} (M²VAE and the named references always; the top {args.top} others "
           "by validation)")
-    print("(the harness runs every listed model on every seed and writes its table for the models it was given: "
-          "a per-model seed count — rows with 1 and 3 seeds in one table — is still to be built)")
+    models = [m for m, *_ in rows] + [m for m in ALWAYS if m not in {r[0] for r in rows}]
+    print(f"m2vae experiment {meta['dataset']} --data-dir ../shared/data --seeds 1 --epochs {meta.get('epochs')} "
+          f"--set patience=15 --no-checkpoints --models {','.join(models)} "
+          + " ".join(f"--seeds-of {m}=3" for m in chosen) + f" --out {args.experiment}")
     print("confirm: " + ",".join(chosen))
     return 0
 

@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  if name == "experiment" else "all variants")
                               + "); variants, prior:NAME and baselines mix freely")
         exp.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+        exp.add_argument("--seeds-of", action="append", default=[], metavar="MODEL=N",
+                         help="another seed count for one model (repeatable): e.g. --seeds 1 --seeds-of m2vae=3, a "
+                              "screen on seed 0 and three seeds for the models confirmed")
         exp.add_argument("--epochs", type=int, default=None, help="maximum epochs for every model")
         _preset(exp)
         exp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -476,8 +479,18 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return _run_and_show(lambda: run_experiment(
         args.dataset, args.data_dir, args.out, models, args.seeds, args.epochs, _overrides(args) or None,
         highlight="m2vae" if args.kind == "experiment" else "full", force=args.force, device=_device(args.device),
-        checkpoints=not args.no_checkpoints, force_stale=args.force_stale),
+        checkpoints=not args.no_checkpoints, force_stale=args.force_stale, seeds_of=_seeds_of(args.seeds_of)),
         args.out, "results.csv", "table.md")
+
+
+def _seeds_of(pairs: list[str]) -> dict[str, int]:
+    out = {}
+    for pair in pairs:
+        model, sep, n = pair.rpartition("=")
+        if not sep or not model or not n.strip().isdigit():
+            raise DataError(None, f"--seeds-of {pair!r}: expected MODEL=N with N a whole number")
+        out[model.strip()] = int(n)
+    return out
 
 
 def _parse_grid(pairs: list[str] | None, model: str = "m2vae") -> dict | None:

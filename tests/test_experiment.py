@@ -374,3 +374,15 @@ def test_cells_record_the_source_hash_and_stale_ones_are_reported_or_recomputed(
     run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False,
                    force_stale=True)
     assert json.loads(cell.read_text())["source"] == source_hash()  # recomputed by this code
+
+
+def test_a_screen_runs_some_models_on_more_seeds_and_the_table_says_so(tiny, tmp_path):
+    out = tmp_path / "exp"
+    frame = run_experiment(tiny, None, out, ["userpop", "random"], seeds=1, epochs=1, overrides=SMALL,
+                           progress=False, seeds_of={"userpop": 2})
+    counts = frame.dropna(subset=["protocol"]).groupby("model")["seed"].nunique()
+    assert counts.to_dict() == {"random": 1, "userpop": 2} and cell_path(out, "userpop", 1).is_file()
+    table = (out / "table.md").read_text()
+    assert "| userpop (n 2) |" in table and "| random (n 1) |" in table and "each row's seeds" in table
+    with pytest.raises(DataError, match="--seeds-of gorec=3: gorec is not in --models"):
+        run_experiment(tiny, None, out, ["userpop"], seeds=1, seeds_of={"gorec": 3}, progress=False)

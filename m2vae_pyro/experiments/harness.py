@@ -183,18 +183,27 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
                    seeds: int = 5, epochs: int | None = None, overrides: dict[str, Any] | None = None,
                    ks: tuple[int, ...] = (5, 10, 20), highlight: str = "m2vae", force: bool = False,
                    progress: bool = True, device: str = "cpu", checkpoints: bool = True,
-                   force_stale: bool = False) -> pd.DataFrame:
+                   force_stale: bool = False, seeds_of: dict[str, int] | None = None) -> pd.DataFrame:
     """Train and evaluate every (model, seed) cell not finished yet; return and write the results.
 
     ``checkpoints``: an M²VAE cell also keeps its best state as ``cells/MODEL/seedK.pt``, which ``m2vae predict``
     and ``m2vae export`` read like a run directory.
 
     ``dataset`` is a name for :func:`load_dataset` (with image features), or a loaded :class:`Dataset`.
+    ``seeds_of``: a seed count per model instead of ``seeds`` (issue 31's screen: seed 0 for every model, seeds
+    0–2 for the ones confirmed); the table says each row's count.
     """
     for name in models:
         check_model_name(name)
+    seeds_of = dict(seeds_of or {})
+    for name, n in seeds_of.items():
+        if name not in models:
+            raise DataError(None, f"--seeds-of {name}={n}: {name} is not in --models")
+        if n < 1:
+            raise DataError(None, f"--seeds-of {name}={n}: must be ≥ 1")
     if seeds < 1:
         raise DataError(None, f"--seeds must be ≥ 1, got {seeds}")
+    n_seeds = {m: seeds_of.get(m, seeds) for m in models}
     name = dataset.name if isinstance(dataset, Dataset) else dataset
     if not isinstance(dataset, Dataset) and is_folder_dataset(dataset):
         name = dataset = str(Path(dataset).resolve())  # a user's folder, found again from any directory
@@ -223,8 +232,9 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
 
     with ConsoleLog(out / LOG_FILE):
         run_cells(out, [(cell_path(out, m, s), f"{m} seed {s}", partial(cell, s, m))
-                        for s in range(seeds) for m in runnable], "experiment", progress, force_stale)
-        return write_results(out, models, seeds, ks, highlight)
+                        for s in range(max(n_seeds.values())) for m in runnable if s < n_seeds[m]],
+                  "experiment", progress, force_stale)
+        return write_results(out, models, n_seeds, ks, highlight)
 
 
 def _warn_coinciding_variants(ds: Dataset, models: Sequence[str]) -> None:
@@ -243,14 +253,16 @@ def unavailable(model: str) -> str | None:
     return spec(model).unavailable if model in LEARNED else None
 
 
-def write_results(out: Path, models: Sequence[str], seeds: int, ks: tuple[int, ...], highlight: str) -> pd.DataFrame:
-    """``results.csv`` and ``table.md``; a model that is not available gets one row saying why (``note``)."""
+def write_results(out: Path, models: Sequence[str], seeds: int | dict[str, int], ks: tuple[int, ...],
+                  highlight: str) -> pd.DataFrame:
+    """``results.csv`` and ``table.md`` (``seeds``: one count, or one per model); a model that is not available gets
+    one row saying why (``note``)."""
     rows = []
     for model in models:
         if why := unavailable(model):
             rows.append({"model": model, "note": f"not available: {why}"})
             continue
-        for seed in range(seeds):
+        for seed in range(seeds[model] if isinstance(seeds, dict) else seeds):
             cell = json.loads(cell_path(out, model, seed).read_text())
             for protocol, metrics in cell["test"].items():
                 rows.append({"model": model, "seed": seed, "protocol": protocol,

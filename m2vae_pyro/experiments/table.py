@@ -32,17 +32,20 @@ def results_table(frame: pd.DataFrame, ks: tuple[int, ...], highlight: str = "m2
         cols = [f"{m}@{k}" for m in names for k in ks]
         grouped = part.groupby("model", sort=False)[cols]
         mean, std = grouped.mean(), grouped.std(ddof=1).fillna(0.0)
-        what = f"mean ± std over {n_seeds} seeds" if n_seeds > 1 else "one seed"
+        per_model = part.groupby("model", sort=False)["seed"].nunique()
+        mixed = per_model.nunique() > 1  # a screened table: rows with different numbers of seeds say theirs
+        what = ("mean ± std over each row's seeds (n after the name)" if mixed
+                else f"mean ± std over {n_seeds} seeds" if n_seeds > 1 else "one seed")
         lines += [f"### {protocol} (test cold items, {what})", "",
                   "| model | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
         ranks = mean.rank(ascending=False, method="min")
         for model in mean.index:
             cells = []
             for c in cols:
-                text = f"{mean.at[model, c]:.4f}" + (f" ± {std.at[model, c]:.4f}" if n_seeds > 1 else "")
+                text = f"{mean.at[model, c]:.4f}" + (f" ± {std.at[model, c]:.4f}" if per_model[model] > 1 else "")
                 rank = ranks.at[model, c]
                 cells.append(f"**{text}**" if rank == 1 else f"<u>{text}</u>" if rank == 2 else text)
-            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+            lines.append(f"| {model}{f' (n {per_model[model]})' if mixed else ''} | " + " | ".join(cells) + " |")
         others = [m for m in mean.index if m != highlight]
         trained = [m for m in others if m not in references]
         rows = [_gain_row(mean, highlight, others, "best other", cols)]
