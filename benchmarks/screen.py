@@ -43,7 +43,7 @@ def main() -> int:
     chosen = list(dict.fromkeys([m for m in ALWAYS] + others[: args.top] + list(UNTRAINED)))
     print(f"\nseeds 1–2 of: {', '.join(chosen)} (M²VAE and the named references always; the top {args.top} others "
           "by validation)")
-    models = [m for m, *_ in rows] + [m for m in ALWAYS if m not in {r[0] for r in rows}]
+    models = list(dict.fromkeys([m for m, *_ in rows] + chosen))  # every screened model keeps its row
     print(f"m2vae experiment {meta['dataset']} --data-dir ../shared/data --seeds 1 --epochs {meta.get('epochs')} "
           f"--set patience=15 --no-checkpoints --models {','.join(models)} "
           + " ".join(f"--seeds-of {m}=3" for m in chosen) + f" --out {args.experiment}")
