@@ -277,7 +277,15 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
     """The inverse of :meth:`Config.to_dict` (as stored in a run's ``config.json`` or a checkpoint)."""
     raw = dict(raw)
     raw["ks"] = tuple(raw.get("ks", Config.ks))
-    return Config().replace(**raw)
+    unknown = set(raw) - {f.name for f in dataclasses.fields(Config)}
+    if unknown:
+        raise DataError(None, f"unknown config field(s): {', '.join(sorted(unknown))}")
+    # a record, not a request: every field it has is taken as it is, and a field it lacks (added to the code later)
+    # keeps its class default, the behaviour before the field existed — never a preset's value (a record from before
+    # version 3 says preset "default" and meant version 2's values)
+    cfg = dataclasses.replace(Config(), **raw)
+    cfg.validate()
+    return cfg
 
 
 def with_variant(cfg: Config, variant: str) -> Config:

@@ -384,3 +384,14 @@ def test_every_option_of_every_command_has_help():
 
     walk(build_parser(), ["m2vae"])
     assert not missing
+
+
+def test_a_stored_config_from_before_version_3_loads_as_it_was():
+    """A run's record is taken field by field: its preset label never fills the fields it lacks."""
+    from m2vae_pyro.config import Config, config_from_dict
+
+    old = {k: v for k, v in Config().to_dict().items() if k not in ("decoder_z", "dropped_id", "id_target",
+                                                                        "obs_noise")} | {"preset": "default"}
+    cfg = config_from_dict(old)
+    assert (cfg.decoder_z, cfg.dropped_id, cfg.id_target, cfg.obs_noise) == ("mlp", "fused", "shared", "fixed")
+    assert config_from_dict(Config().replace(preset="default").to_dict()) == Config().replace(preset="default")
