@@ -63,6 +63,7 @@ class M2VAE:
         self.model, self.guide = programs(self.nets)
         self.device = torch.device(device)
         self.history: History | None = None
+        self._fingerprint: str | None = None  # of the trained data, computed at the first save
 
     def trainer(self, progress: bool = True, on_improve=None) -> Trainer:
         """The SVI loop for this model, early-stopping on validation HR@5 (resumable: see :class:`Trainer`)."""
@@ -170,13 +171,14 @@ class M2VAE:
         """Weights, config, split roles and the identity of the trained data (ids, vocabulary, fingerprint) in one
         file (written to a temporary file, then renamed)."""
         path = Path(path)
-        trained = self.ds if self.ds.n_items == self.nets.n_items else None
-        if trained is None:
+        if self.ds.n_items != self.nets.n_items:
             raise ValueError("save a model before appending new items to it (add_items)")
+        if self._fingerprint is None:  # the trained data never change: hashed once, not at every improving epoch
+            self._fingerprint = fingerprint(self.ds)
         state = {"weights": self.model.state_dict(), "config": self.config.to_dict(), "dataset": self.ds.name,
                  "n_users": self.ds.n_users, "n_items": self.ds.n_items, "role": torch.from_numpy(self.split.role),
                  "item_ids": self.ds.item_ids, "user_ids": self.ds.user_ids,
-                 "attribute_names": list(self.ds.attribute_names), "fingerprint": fingerprint(self.ds)}
+                 "attribute_names": list(self.ds.attribute_names), "fingerprint": self._fingerprint}
         atomic_torch_save(state, path)
 
     @classmethod

@@ -28,7 +28,6 @@ from .config import Config, config_from_dict
 from .data.dataset import Dataset, warn_items_without_content
 from .data.errors import DataError
 from .data.loaders import load_dataset
-from .data.new_items import fingerprint
 from .data.split import load_split
 from .evaluation.protocols import evaluate
 from .m2vae import M2VAE, atomic_torch_save
@@ -144,8 +143,8 @@ def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, fo
             if main:
                 write_json(build / PROVENANCE_FILE, provenance(device))
                 data_dir = str(Path(data_dir).resolve()) if data_dir else None
-                write_json(build / "config.json", {"dataset": dataset, "data_dir": data_dir,
-                                                   "config": config.to_dict(), "data_fingerprint": fingerprint(ds)})
+                meta = {"dataset": dataset, "data_dir": data_dir, "config": config.to_dict()}
+                write_json(build / "config.json", meta)
                 model.split.save(build / "split.csv", ds)
                 if announce is not None:
                     announce()

@@ -211,7 +211,7 @@ def load_folder(folder: str | Path) -> Dataset:
         users, idx = users[keep], idx[keep]
         ratings = None if ratings is None else ratings[keep]
         user_ids, users = np.unique(user_ids[users], return_inverse=True)
-    family = settings["family"] or ("movielens" if ratings is not None else "amazon")
+    family = inferred_family(folder)  # the one place the rule lives (loaders.dataset_family reads it too)
     ds = Dataset(name=folder.resolve().name, user_ids=user_ids, item_ids=item_ids, users=users.astype(np.int64),
                  items=idx, ratings=ratings, attr_indptr=indptr, attr_indices=indices, attribute_names=names,
                  positive_threshold=4.0 if ratings is not None else None, root=folder.resolve().parent,

@@ -128,8 +128,9 @@ def append_items(ds: Dataset, new: NewItems) -> Dataset:
     clash = np.isin(np.asarray(new.ids, dtype=str), np.asarray(ds.item_ids, dtype=str))
     if clash.any():
         raise DataError(None, f"item {str(new.ids[np.argmax(clash)])!r} is already in {ds.name}: score it by its id")
-    old_lists = [ds.item_attributes(i) for i in range(ds.n_items)]
-    indptr, indices = build_csr(old_lists + list(new.attributes))
+    new_indptr, new_indices = build_csr(list(new.attributes))
+    indptr = np.concatenate([ds.attr_indptr, ds.attr_indptr[-1] + new_indptr[1:]])
+    indices = np.concatenate([ds.attr_indices, new_indices])
     ids = np.concatenate([ds.item_ids.astype(object), np.asarray(new.ids, dtype=object)])
     if ids.dtype == object and all(isinstance(v, (int, np.integer)) for v in ids):
         ids = ids.astype(np.int64)
