@@ -5,7 +5,8 @@ decimal in some environments).
     python benchmarks/probe_determinism.py [--steps 30] [--threads 1 2] [--data-dir ../shared/data]
 
 Prints, per thread count, the largest absolute difference between the two runs' weights (0: bit-identical), and
-across thread counts the difference between the first runs. Last line: ``same seed, same threads: identical`` or
+across thread counts the difference between the first runs and between the poster features of 64 posters. Last
+line: ``same seed, same threads: identical`` or
 the thread counts where it is not.
 """
 
@@ -33,6 +34,16 @@ try:
 except Exception:
     pass
 torch.save(model.nets.state_dict(), sys.argv[2])
+"""
+
+
+FEATURES = r"""
+import sys, numpy as np, torch
+from m2vae_pyro.data import load_dataset
+from m2vae_pyro.data.images import compute_features
+torch.set_num_threads(int(sys.argv[3]))
+mod = load_dataset("ml-100k", sys.argv[1]).modalities["image"]
+np.save(sys.argv[2], compute_features([p for p in mod.sources if p is not None][:64], progress=False))
 """
 
 
@@ -68,6 +79,16 @@ def main() -> int:
     first = args.threads[0]
     for t in args.threads[1:]:
         print(f"| {first} vs {t} threads | {gap(weights[first, 0], weights[t, 0]):.3g} |")
+    import numpy as np
+
+    feats = {}
+    for t in args.threads:  # the poster features a run computes (64 ML-100K posters), at each thread count
+        path = tmp / f"features-t{t}.npy"
+        env = os.environ | {"OMP_NUM_THREADS": str(t), "MKL_NUM_THREADS": str(t)}
+        subprocess.run([sys.executable, "-c", FEATURES, args.data_dir, str(path), str(t)], check=True, env=env)
+        feats[t] = np.load(path)
+    for t in args.threads[1:]:
+        print(f"| poster features, {first} vs {t} threads | {float(np.abs(feats[first] - feats[t]).max()):.3g} |")
     print("same seed, same threads: " + ("identical" if not bad else
                                           "differs at " + ", ".join(f"{t} thread(s)" for t in bad)))
     return 0
