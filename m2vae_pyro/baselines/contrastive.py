@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..data.sampling import TripleSampler
+from ..nn.similarity import gathered_dot
 
 
 @dataclass
@@ -58,22 +59,10 @@ class UserItemSampler:
             yield UserItemBatch(*(torch.from_numpy(a) for a in (users, items, group, neg_users)))
 
 
-# Above this many table rows per candidate, gathering the candidates beats the full product (measured on one CPU
-# thread, forward and backward: n/K = 10 and 25 → the product 11× and 3× faster; 85 and 385 → the gather 1.7× and
-# 6× faster, e.g. CCFCRec on Amazon Beauty 137 → 22 ms a step for this term).
-GATHER_ABOVE = 50
-
-
 def candidate_logits(anchor: torch.Tensor, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``anchor_b · table[index_bk]``: ``[B, d]``, ``[n, d]``, ``[B, K]`` → ``[B, K]``.
-
-    Two ways to the same values: one ``[B, n]`` product over the batch's distinct rows then a gather, when the
-    candidates cover much of the table (MovieLens' few thousand items), or a batched product with the gathered
-    ``[B, K, d]`` candidate rows when the table is many times larger than ``K`` (Amazon's tens of thousands).
-    """
-    if table.shape[0] > GATHER_ABOVE * index.shape[1]:
-        return torch.bmm(table[index], anchor[:, :, None]).squeeze(-1)
-    return (anchor @ table.T).gather(1, index)
+    """``anchor_b · table[index_bk]``: ``[B, d]``, ``[n, d]``, ``[B, K]`` → ``[B, K]``
+    (:func:`nn.similarity.gathered_dot`: a full product or a gather by the table's size, a sparse backward)."""
+    return gathered_dot(anchor, table, index)
 
 
 def first_candidate_nce(logits: torch.Tensor, tau: float) -> torch.Tensor:

@@ -96,7 +96,11 @@ class ContentPrior(Prior):
         self.head = GaussianHead(hidden, d)
 
     def params(self, nets: M2VAENetworks, views: Views) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.hidden(nets.latent_input(torch.cat(views.raw, dim=-1))))
+        """``(μ, log σ²)`` of the batch, once per encoder pass (the model's KL, the guide's cold path and the ranking
+        embedding each ask for them)."""
+        if "content_prior" not in views.memo:
+            views.memo["content_prior"] = self.head(self.hidden(nets.latent_input(torch.cat(views.raw, dim=-1))))
+        return views.memo["content_prior"]
 
     def distribution(self, nets, views, z, z_com, user):
         return _normal(*self.params(nets, views))  # Eq. 22

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -16,6 +16,11 @@ class Views:
     ``mu_com``/``logvar_com`` ``[B, d]`` the common view (Eq. 7), ``None`` without one. ``id_present`` ``[B]``:
     which items keep their ID view (ID dropout), drawn with the encoder pass when both programs need it
     (``Config.dropped_id = cold``), else ``None`` (the guide draws it).
+
+    ``memo``: what the networks derive from these views once and reuse within the step (the content path ``F_c``,
+    the residual scale of the batch, the conditional prior's parameters): the guide, the model and the ranking terms
+    each ask for them, and recomputing them was a sixth of a training step. Not an ``__init__`` argument, so a copy
+    made with ``dataclasses.replace`` starts empty.
     """
 
     mu: torch.Tensor
@@ -25,6 +30,7 @@ class Views:
     mu_com: torch.Tensor | None
     logvar_com: torch.Tensor | None
     id_present: torch.Tensor | None = None
+    memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 @dataclass

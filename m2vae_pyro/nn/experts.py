@@ -70,8 +70,11 @@ def modality_gates(logits: torch.Tensor, present: torch.Tensor, tau: float, dim:
 
 
 def mix(gates: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """Eq. 14: ``x_unique = Σ_v gate_v x_v``; ``gates`` ``[..., M]``, ``xs`` ``[M, ..., d]``."""
-    return torch.einsum("...m,m...d->...d", gates, xs)
+    """Eq. 14: ``x_unique = Σ_v gate_v x_v``; ``gates`` ``[..., M]``, ``xs`` ``[M, ..., d]``.
+
+    A broadcast product and a sum over the M ≤ 2 modalities: as an einsum this was a batched ``[1, M] @ [M, d]``
+    product per example, whose backward cost ~10× more on CPU."""
+    return (gates.movedim(-1, 0).unsqueeze(-1) * xs).sum(0)
 
 
 class ViewGate(nn.Module):

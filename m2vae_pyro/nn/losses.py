@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from .similarity import cosine_to_rows
+
 
 def _cos(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cosine_similarity(x, y, dim=-1, eps=1e-8)
@@ -56,8 +58,23 @@ def cooccurrence(e_new: torch.Tensor, e_pos: torch.Tensor, e_neg: torch.Tensor, 
     ``e_new`` ``[B, d]``, ``e_pos`` ``[B, c_p, d]``, ``e_neg`` ``[B, c_n, d]`` → ``[B]``. The literal
     denominator holds only negatives; ``include_positive`` adds the positive (InfoNCE).
     """
-    pos = _cos_to_many(e_new, e_pos) / tau  # [B, c_p]
-    neg = torch.logsumexp(_cos_to_many(e_new, e_neg) / tau, dim=-1, keepdim=True)  # [B, 1]
+    return cooccurrence_of_sims(_cos_to_many(e_new, e_pos), _cos_to_many(e_new, e_neg), tau, include_positive)
+
+
+def cooccurrence_of_items(e_new: torch.Tensor, table: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor,
+                          tau: float = 1.0, include_positive: bool = False) -> torch.Tensor:
+    """:func:`cooccurrence` with the co-items given as rows of ``table`` (``[B, c_p]``, ``[B, c_n]`` indices): the
+    same values up to float summation order, at a quarter of the cost on ML-100K (``nn/similarity.py``)."""
+    sims = cosine_to_rows(e_new, table, torch.cat([pos_items, neg_items], dim=-1))
+    c_p = pos_items.shape[-1]
+    return cooccurrence_of_sims(sims[:, :c_p], sims[:, c_p:], tau, include_positive)
+
+
+def cooccurrence_of_sims(pos: torch.Tensor, neg: torch.Tensor, tau: float = 1.0,
+                         include_positive: bool = False) -> torch.Tensor:
+    """Eq. 20 from the cosines ``[B, c_p]`` and ``[B, c_n]`` → ``[B]``."""
+    pos = pos / tau
+    neg = torch.logsumexp(neg / tau, dim=-1, keepdim=True)  # [B, 1]
     if include_positive:
         neg = torch.logaddexp(neg, pos)
     return (neg - pos).mean(dim=-1)

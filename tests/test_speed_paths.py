@@ -1,0 +1,131 @@
+"""The faster paths of a training step compute what the direct ones did (issue 34): the gathered dot with its sparse
+backward, the co-occurrence term on table rows, the views of distinct items, and what a step computes once."""
+
+import numpy as np
+import pytest
+import torch
+from test_model import SMALL, build
+
+from m2vae_pyro.config import Config
+from m2vae_pyro.module.views import Views
+from m2vae_pyro.nn import losses, similarity
+from m2vae_pyro.programs.plain import plain_loss
+
+from synthetic import tiny_dataset
+
+
+@pytest.mark.parametrize("n_rows", [6, 400])  # both forward paths: full product + gather, gathered rows
+def test_gathered_dot_values_and_gradients_equal_the_direct_product(n_rows):
+    torch.manual_seed(0)
+    anchor = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    rows = torch.randn(n_rows, 4, dtype=torch.float64, requires_grad=True)
+    index = torch.randint(0, n_rows, (5, 3))
+    index[0] = index[0, 0]  # repeated rows within an example sum their gradients
+    got = similarity.gathered_dot(anchor, rows, index)
+    want = torch.bmm(rows[index], anchor.unsqueeze(-1)).squeeze(-1)
+    assert torch.allclose(got, want)
+    weight = torch.randn(5, 3, dtype=torch.float64)
+    g_got = torch.autograd.grad((got * weight).sum(), [anchor, rows])
+    g_want = torch.autograd.grad((want * weight).sum(), [anchor, rows])
+    for a, b in zip(g_got, g_want, strict=True):
+        assert torch.allclose(a, b)
+    assert torch.autograd.gradcheck(lambda a, r: similarity.gathered_dot(a, r, index), (anchor, rows))
+
+
+def test_gathered_dot_refuses_wrong_ranks():
+    with pytest.raises(ValueError, match="index"):
+        similarity.gathered_dot(torch.zeros(3, 2), torch.zeros(4, 2), torch.zeros(3, dtype=torch.long))
+
+
+def test_cooccurrence_on_table_rows_equals_the_gathered_embeddings():
+    torch.manual_seed(1)
+    table = torch.randn(20, 6, requires_grad=True)
+    e = torch.randn(4, 6, requires_grad=True)
+    pos, neg = torch.randint(0, 20, (4, 2)), torch.randint(0, 20, (4, 5))
+    for inc in (False, True):
+        got = losses.cooccurrence_of_items(e, table, pos, neg, 0.1, inc)
+        want = losses.cooccurrence(e, table[pos], table[neg], 0.1, inc)
+        assert torch.allclose(got, want, atol=1e-5)
+        g_got = torch.autograd.grad(got.sum(), [e, table])
+        g_want = torch.autograd.grad(want.sum(), [e, table])
+        for a, b in zip(g_got, g_want, strict=True):
+            assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("image", [True, False])
+def test_views_of_a_batch_equal_each_item_encoded_alone(image):
+    _, nets, *_ = build(tiny_dataset(image=image))
+    nets.eval()
+    items = torch.tensor([3, 1, 3, 3, 7, 1, 0])
+    batch = nets.views(items)
+    for b, item in enumerate(items.tolist()):
+        alone = nets.views(torch.tensor([item]))
+        assert torch.allclose(batch.mu[:, b], alone.mu[:, 0], atol=1e-6)
+        assert torch.allclose(batch.logvar[:, b], alone.logvar[:, 0], atol=1e-6)
+        assert torch.allclose(batch.mu_com[b], alone.mu_com[0], atol=1e-6)
+        for r_batch, r_alone in zip(batch.raw, alone.raw, strict=True):
+            assert torch.allclose(r_batch[b], r_alone[0], atol=1e-6)
+
+
+def test_content_dropout_draws_one_mask_per_distinct_item_at_the_configured_rate():
+    _, nets, *_ = build(tiny_dataset(), content_dropout=0.5)
+    nets.train()
+    items = torch.tensor([2, 2, 2, 5, 5, 9])
+    views = nets.views(items)
+    raw = views.raw[0]
+    assert torch.equal(raw[0], raw[1]) and torch.equal(raw[1], raw[2]) and torch.equal(raw[3], raw[4])
+    x = torch.ones(4000, 50)
+    kept = (nets.content_dropout(x) != 0).float().mean()
+    assert abs(float(kept) - 0.5) < 0.01  # Bernoulli(1 − rate) mask
+    assert torch.allclose(nets.content_dropout(x).mean(), torch.tensor(1.0), atol=0.02)  # inverted: mean kept
+
+
+def test_the_mean_loss_is_that_of_one_mask_per_example():
+    """Per-item masks change which examples share a draw, not the expected loss: the mean of the plain loss over many
+    draws equals the mean with a mask per example (the views of each example encoded on its own), within noise."""
+    ds = tiny_dataset()
+    _, nets, _, _, batch = build(ds, content_dropout=0.5, id_dropout=0.5)
+    nets.train()
+    per_item = nets.views
+
+    def per_example(items):  # the encoder pass of every example on its own: the old per-triple masks
+        mu, logvar, present, raws, mu_com, logvar_com = nets.item_views(items)
+        has_id = nets.id_present(len(items), items.device) if nets.config.dropped_id == "cold" else None
+        return Views(mu, logvar, present, raws, mu_com, logvar_com, has_id)
+
+    means = {}
+    for name, views in (("per item", per_item), ("per example", per_example)):
+        nets.views = views
+        torch.manual_seed(0)
+        with torch.no_grad():
+            values = torch.stack([plain_loss(nets, batch) for _ in range(300)])
+        means[name] = (float(values.mean()), float(values.std() / len(values) ** 0.5))
+    (m1, s1), (m2, s2) = means.values()
+    assert abs(m1 - m2) < 4 * (s1**2 + s2**2) ** 0.5, means
+
+
+def test_a_step_computes_the_content_path_prior_and_scale_once():
+    from m2vae_pyro.m2vae import M2VAE
+
+    model = M2VAE(tiny_dataset(), Config().replace(preset="default").replace(**SMALL, threshold=None))  # version 3
+    nets = model.nets
+    trainer = model.trainer(progress=False)
+    calls = {"content_mean": 0, "prior": 0}
+    content_mean, prior_head = nets.decoder.content_mean, nets.prior.head.forward
+
+    def count(name, fn):
+        def counted(*a, **k):
+            calls[name] += 1
+            return fn(*a, **k)
+        return counted
+
+    nets.decoder.content_mean = count("content_mean", content_mean)
+    nets.prior.head.forward = count("prior", prior_head)
+    from m2vae_pyro.data import TripleBatch
+
+    batch = TripleBatch.from_triples(trainer.sampler.sample(np.random.default_rng(0), n=16), len(trainer.sampler))
+    weight_before = float(nets.scale_stats[2])
+    trainer._step(batch)
+    assert calls == {"content_mean": 1, "prior": 1}
+    momentum = nets.config.obs_noise_momentum
+    assert np.isclose(float(nets.scale_stats[2]), momentum * weight_before + (1 - momentum))  # one update a step
