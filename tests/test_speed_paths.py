@@ -91,7 +91,7 @@ def test_the_mean_loss_is_that_of_one_mask_per_example():
     def per_example(items):  # the encoder pass of every example on its own: the old per-triple masks
         mu, logvar, present, raws, mu_com, logvar_com = nets.item_views(items)
         has_id = nets.id_present(len(items), items.device) if nets.config.dropped_id == "cold" else None
-        return Views(mu, logvar, present, raws, mu_com, logvar_com, has_id)
+        return Views(mu, logvar, present, raws, mu_com, logvar_com, has_id, items=items)
 
     means = {}
     for name, views in (("per item", per_item), ("per example", per_example)):

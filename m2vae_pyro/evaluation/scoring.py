@@ -38,7 +38,7 @@ def score_pairs(nets: M2VAENetworks, users: torch.Tensor, items: torch.Tensor,
     via_sigmoid = isinstance(dec.act, torch.nn.Tanh)
     scale = 2.0 if via_sigmoid else 1.0
     # [I, h]: the per-item part of the first layer
-    base = scale * (dec.content_term(nets.decoder_inputs(views)) + dec.z_in.bias)
+    base = scale * (dec.content_term(nets.decoder_inputs(views.raw)) + dec.z_in.bias)
     budget = memory_mb * 2**20
     block = max(1, min(n_users, budget // (4 * _PAIR_FLOATS * n_items)))
     tile = max(1, min(block, min(TILE_BYTES, budget) // (4 * hidden * n_items)))
@@ -107,5 +107,5 @@ def embed_pairs(nets: M2VAENetworks, users: torch.Tensor, items: torch.Tensor) -
     z = torch.einsum("kui,kid->uid", weights, vectors)
     if nets.config.decoder_z == "residual":
         return nets.residual_mean(views) + z
-    raw = [r.expand(len(users), -1, -1) for r in nets.decoder_inputs(views)]
+    raw = [r.expand(len(users), -1, -1) for r in nets.decoder_inputs(views.raw)]
     return nets.decoder(z, raw)

@@ -146,7 +146,8 @@ class M2VAENetworks(nn.Module):
             mu_com, logvar_com = mu_com[row], logvar_com[row]
         # under dropped_id = cold the model masks the likelihood of the ID-dropped triples, so it must see the mask
         has_id = self.id_present(len(items), items.device) if self.config.dropped_id == "cold" else None
-        return Views(mu[:, row], logvar[:, row], present[:, row], [r[row] for r in raws], mu_com, logvar_com, has_id)
+        return Views(mu[:, row], logvar[:, row], present[:, row], [r[row] for r in raws], mu_com, logvar_com, has_id,
+                     items=items, distinct=distinct, item_raw=raws, row=row)
 
     def item_views(self, items: torch.Tensor) -> tuple:
         """The per-item tensors of :class:`Views` for distinct ``items``: ``(mu, logvar, present, raw, mu_com,
@@ -292,16 +293,15 @@ class M2VAENetworks(nn.Module):
         if self.config.decoder_z == "residual":
             f = self.content_path(views).detach()
             return self.batch_scale(views, f, target) * f + z
-        return self.decoder(z, self.decoder_inputs(views))
+        return self.decoder(z, self.decoder_inputs(views.raw))
 
-    def content_path(self, views: Views, ranking: bool = False) -> torch.Tensor:
-        """``F_c([a; c])`` of the residual form, computed once per encoder pass (``views.memo``); ``ranking``: the
-        ranking terms' pass, with the decoder's hidden dropout in training (its own draw when that is on)."""
+    def content_path(self, views: Views, ranking: bool = False, by_example: bool = True) -> torch.Tensor:
+        """``F_c([a; c])`` of the residual form, once per distinct item of the encoder pass (``Views.per_item``);
+        ``ranking``: the ranking terms' pass, with the decoder's hidden dropout in training (its own draw when on)."""
         if ranking and self.training and not isinstance(self.decoder.dropout, nn.Identity):
-            return self.decoder.content_mean(self.decoder_inputs(views), dropout=True)
-        if "content_path" not in views.memo:
-            views.memo["content_path"] = self.decoder.content_mean(self.decoder_inputs(views))
-        return views.memo["content_path"]
+            return views.per_item(None, lambda _, raw: self.decoder.content_mean(self.decoder_inputs(raw), True))
+        return views.per_item("content_path", lambda _, raw: self.decoder.content_mean(self.decoder_inputs(raw)),
+                              by_example)
 
     def batch_scale(self, views: Views, f: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         """:meth:`residual_scale` of a training batch fitted once per step (the guide's residual and the model's
@@ -329,18 +329,19 @@ class M2VAENetworks(nn.Module):
             self.scale_stats.mul_(m).add_(torch.stack([num, den, torch.ones_like(num)]), alpha=1.0 - m)
         return (num / den).clamp_min(A_MIN)
 
-    def decoder_inputs(self, views: Views) -> list[torch.Tensor]:
+    def decoder_inputs(self, raw: list[torch.Tensor]) -> list[torch.Tensor]:
         """The raw content blocks the decoder sees beside ``z``: ``[a_i, c_i]``, or none.
 
-        In training, ``Config.decoder_content_dropout`` zeroes them for a random fraction of the examples.
+        In training, ``Config.decoder_content_dropout`` zeroes them for a random fraction of the rows (in the content
+        path of the residual form, the distinct items of the batch).
         """
         if not self.config.decoder_content:
             return []
         rate = self.config.decoder_content_dropout
         if not (rate and self.training):
-            return views.raw
-        keep = (torch.rand(views.raw[0].shape[:-1], device=views.raw[0].device) >= rate).unsqueeze(-1)
-        return [r * keep.to(r.dtype) for r in views.raw]
+            return raw
+        keep = (torch.rand(raw[0].shape[:-1], device=raw[0].device) >= rate).unsqueeze(-1)
+        return [r * keep.to(r.dtype) for r in raw]
 
     # -- the distributions of the model and the guide -----------------------------------------------
     def view_names(self) -> list[str]:
@@ -368,7 +369,7 @@ class M2VAENetworks(nn.Module):
         ``cold_prior``: the prior of the batch (``p(z | ·)`` at the drawn views), needed by ``dropped_id = cold``
         on ``cold_path = prior``.
         """
-        mu_e, logvar_e = self.id_head(self.id_input(items, views))  # Eq. 2
+        mu_e, logvar_e = views.per_item("id_view", lambda ids, _: self.id_head(self.id_input(ids, views)))  # Eq. 2
         mu, logvar = moe_posterior(mu_e, logvar_e, fused.mu, fused.logvar, self.config.combine, has_id)  # Eq. 17
         if has_id is not None and self.config.dropped_id == "cold":  # the ID-dropped triples: the cold path's own
             mu_c, logvar_c = self.dropped_params(fused, cold_prior)
@@ -377,11 +378,13 @@ class M2VAENetworks(nn.Module):
         return self.z_normal(mu, logvar)  # Eq. 18
 
     def id_input(self, items: torch.Tensor, views: Views) -> torch.Tensor:
-        """What the ID view (Eq. 2) reads: ``e_i``, or under ``decoder_z = residual`` the residual ``e_i − F_c([a;
-        c])`` that ``z`` has to explain (held constant: the guide's input, not a path for gradients)."""
+        """What the ID view (Eq. 2) of ``items`` reads — the distinct items of ``views`` (``Views.per_item``):
+        ``e_i``, or under ``decoder_z = residual`` the residual ``e_i − a F_c([a; c])`` that ``z`` has to explain
+        (held constant: the guide's input, not a path for gradients), ``a`` the batch's scale."""
         e = self.id_target(items)
         if self.config.decoder_z == "residual":
-            return (e - self.decode(torch.zeros_like(e), views, e)).detach()
+            scale = self.batch_scale(views, self.content_path(views).detach(), self.id_target(views.items))
+            return (e - scale * self.content_path(views, by_example=False).detach()).detach()
         return e
 
     def dropped_params(self, fused: Fused, cold_prior: dist.TorchDistribution | None

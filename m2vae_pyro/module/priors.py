@@ -96,11 +96,10 @@ class ContentPrior(Prior):
         self.head = GaussianHead(hidden, d)
 
     def params(self, nets: M2VAENetworks, views: Views) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(μ, log σ²)`` of the batch, once per encoder pass (the model's KL, the guide's cold path and the ranking
-        embedding each ask for them)."""
-        if "content_prior" not in views.memo:
-            views.memo["content_prior"] = self.head(self.hidden(nets.latent_input(torch.cat(views.raw, dim=-1))))
-        return views.memo["content_prior"]
+        """``(μ, log σ²)`` of the batch, once per distinct item of the encoder pass (the model's KL, the guide's cold
+        path and the ranking embedding each ask for them)."""
+        return views.per_item("content_prior",
+                              lambda _, raw: self.head(self.hidden(nets.latent_input(torch.cat(raw, dim=-1)))))
 
     def distribution(self, nets, views, z, z_com, user):
         return _normal(*self.params(nets, views))  # Eq. 22

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -17,6 +19,9 @@ class Views:
     which items keep their ID view (ID dropout), drawn with the encoder pass when both programs need it
     (``Config.dropped_id = cold``), else ``None`` (the guide draws it).
 
+    ``items`` ``[B]`` the examples' item ids; ``distinct`` ``[n]`` the distinct items the encoder pass ran on, with
+    their raw content ``item_raw`` and ``row`` ``[B]`` the index of each example's item among them (``per_item``).
+
     ``memo``: what the networks derive from these views once and reuse within the step (the content path ``F_c``,
     the residual scale of the batch, the conditional prior's parameters): the guide, the model and the ranking terms
     each ask for them, and recomputing them was a sixth of a training step. Not an ``__init__`` argument, so a copy
@@ -30,7 +35,32 @@ class Views:
     mu_com: torch.Tensor | None
     logvar_com: torch.Tensor | None
     id_present: torch.Tensor | None = None
+    items: torch.Tensor | None = None
+    distinct: torch.Tensor | None = None
+    item_raw: list[torch.Tensor] | None = None
+    row: torch.Tensor | None = None
     memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def per_item(self, name: str | None, compute: Callable[[torch.Tensor | None, list[torch.Tensor]], Any],
+                 by_example: bool = True) -> Any:
+        """``compute(item ids, raw content)`` once per distinct item of the pass — a tensor or a tuple of tensors
+        ``[n, …]`` — then, with ``by_example``, indexed by example (``[B, …]``). Memoised under ``name`` unless it is
+        ``None`` (a random draw). Without the distinct items (``row`` is ``None``) every example is its own item."""
+        if name is None or name not in self.memo:
+            out = compute(self.items, self.raw) if self.row is None else compute(self.distinct, self.item_raw)
+            if name is None:
+                return self._by_example(out) if by_example else out
+            self.memo[name] = out
+        if not by_example:
+            return self.memo[name]
+        if (name, "by example") not in self.memo:
+            self.memo[name, "by example"] = self._by_example(self.memo[name])
+        return self.memo[name, "by example"]
+
+    def _by_example(self, out: Any) -> Any:
+        if self.row is None:
+            return out
+        return tuple(t[self.row] for t in out) if isinstance(out, tuple) else out[self.row]
 
 
 @dataclass

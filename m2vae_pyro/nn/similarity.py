@@ -4,7 +4,8 @@ The co-occurrence term (Eq. 20) compares each triple's ``e_new`` with its ``c_p 
 contrastive baselines compare an anchor with ``K`` candidate rows. Written with autograd over the gathered rows,
 the backward of such a product builds ``[B, K, d]`` tensors several times over (a batched outer product, the norms'
 backward, a scatter into the table): on ML-100K that was a third of an M²VAE training step (benchmarks/
-profile_step.py). Here the backward is two sparse–dense products with the ``[B, K]`` gradient instead.
+profile_step.py). Here the backward is two weighted ``embedding_bag`` sums with the ``[B, K]`` gradient instead
+(measured against sparse COO products: 3.7 vs 10.8 ms on 1,158 rows, 6.0 vs 24.4 ms on 27,000).
 """
 
 from __future__ import annotations
@@ -31,13 +32,17 @@ class _GatheredDot(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         anchor, rows, index = ctx.saved_tensors
-        b, k = index.shape
-        # the [B, K] gradient as a sparse [B, n_rows] matrix: a repeated (b, row) pair sums, as autograd's would
-        example = torch.arange(b, device=index.device).repeat_interleave(k)
-        g = torch.sparse_coo_tensor(torch.stack([example, index.reshape(-1)]), grad.reshape(-1),
-                                    (b, rows.shape[0]), check_invariants=False).coalesce()
-        grad_anchor = torch.sparse.mm(g, rows) if ctx.needs_input_grad[0] else None
-        grad_rows = torch.sparse.mm(g.t(), anchor) if ctx.needs_input_grad[1] else None
+        grad_anchor = grad_rows = None
+        if ctx.needs_input_grad[0]:  # Σ_k grad[b, k] rows[index[b, k]]: one weighted bag of rows per example
+            grad_anchor = F.embedding_bag(index, rows, per_sample_weights=grad, mode="sum")
+        if ctx.needs_input_grad[1]:  # Σ_{(b, k): index[b, k] = j} grad[b, k] anchor[b]: one bag of examples per row
+            flat = index.reshape(-1)
+            order = torch.argsort(flat)
+            offsets = torch.zeros_like(rows[:, 0], dtype=torch.long)
+            offsets[1:] = torch.bincount(flat, minlength=rows.shape[0]).cumsum(0)[:-1]
+            example = torch.div(order, index.shape[1], rounding_mode="floor")
+            grad_rows = F.embedding_bag(example, anchor, offsets, per_sample_weights=grad.reshape(-1)[order],
+                                        mode="sum")
         return grad_anchor, grad_rows, None
 
 
@@ -47,7 +52,7 @@ def gathered_dot(anchor: torch.Tensor, rows: torch.Tensor, index: torch.Tensor) 
     The same values as ``torch.bmm(rows[index], anchor[..., None])`` up to float summation order, and the same
     gradients. Forward: one ``[B, n]`` product then a gather when the candidates cover much of the table (MovieLens'
     few thousand items), the gathered ``[B, K, d]`` rows when the table is many times larger than ``K`` (Amazon's
-    tens of thousands); backward: O(B·K·d) multiply-adds in two sparse products, whatever ``n`` is.
+    tens of thousands); backward: O(B·K·d) multiply-adds in two bags of rows, whatever ``n`` is.
     """
     if index.dim() != 2 or anchor.dim() != 2:
         raise ValueError(f"gathered_dot takes anchor [B, d] and index [B, K]; got {tuple(anchor.shape)}, "
