@@ -36,11 +36,11 @@ def scales(run: Path) -> dict[str, float]:
     user = n.user_emb(torch.zeros(len(warm), dtype=torch.long))
     fused = n.fuse(views, views.mu, views.mu_com, user)
     if n.config.decoder_z == "residual":
-        mean = n.decoder.content_mean(n.decoder_inputs(views))
+        mean = n.content_path(views)
         a = float(n.residual_scale(mean, None))
     else:
         mean, a = n.decode(n.cold_dist(views, views.mu, views.mu_com, user).mean, views), float("nan")
-    _, lv_e = n.id_head(n.id_input(warm, views))
+    _, lv_e = n.id_view(views)
     cold_sd = n.cold_dist(views, views.mu, views.mu_com, user)
     cold_sd = cold_sd.stddev if hasattr(cold_sd, "stddev") else cold_sd.variance.sqrt()
     cold_sd = cold_sd.mean(-1)

@@ -81,12 +81,15 @@ def main() -> None:
     p.add_argument("--preset", default="default")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
     p.add_argument("--no-operators", action="store_true", help="skip the torch.profiler operator table")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
     ds = load_or_exit(args.dataset, args.data_dir, images=True, progress=False)
     cfg = load_config(args.dataset, preset=args.preset)
+    if args.batch_size:
+        cfg = cfg.replace(batch_size=args.batch_size)
     split = cold_start_split(ds, 0, cfg.cold_fraction, cfg.threshold)
     sampler = TripleSampler(split, ds.n_users, ds.n_items, cfg.c_p, cfg.c_n)
     batches = [TripleBatch.from_triples(t, len(sampler)) for t in sampler.epoch(0, 0, cfg.batch_size)]

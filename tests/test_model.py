@@ -365,7 +365,7 @@ def test_dropped_id_cold_keeps_the_fused_view_beside_the_id_and_the_held_prior_w
     q = nets.posterior_dist(views, fused, batch.items, has_id, prior).base_dist
     p = prior.base_dist
     assert torch.allclose(q.loc[~has_id], p.loc[~has_id]) and torch.allclose(q.scale[~has_id], p.scale[~has_id])
-    mu_e, lv_e = nets.id_head(nets.id_input(batch.items, views))
+    mu_e, lv_e = nets.id_view(views)
     from m2vae_pyro.nn.experts import poe
 
     mu, _ = poe(torch.stack([mu_e, fused.mu]), torch.stack([lv_e, fused.logvar]))

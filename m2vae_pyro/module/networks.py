@@ -369,13 +369,17 @@ class M2VAENetworks(nn.Module):
         ``cold_prior``: the prior of the batch (``p(z | ·)`` at the drawn views), needed by ``dropped_id = cold``
         on ``cold_path = prior``.
         """
-        mu_e, logvar_e = views.per_item("id_view", lambda ids, _: self.id_head(self.id_input(ids, views)))  # Eq. 2
+        mu_e, logvar_e = self.id_view(views)  # Eq. 2
         mu, logvar = moe_posterior(mu_e, logvar_e, fused.mu, fused.logvar, self.config.combine, has_id)  # Eq. 17
         if has_id is not None and self.config.dropped_id == "cold":  # the ID-dropped triples: the cold path's own
             mu_c, logvar_c = self.dropped_params(fused, cold_prior)
             keep = has_id.unsqueeze(-1)
             mu, logvar = torch.where(keep, mu, mu_c), torch.where(keep, logvar, logvar_c)
         return self.z_normal(mu, logvar)  # Eq. 18
+
+    def id_view(self, views: Views) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(μ, log σ²)`` of the ID view (Eq. 2) of every example of ``views``, once per distinct item."""
+        return views.per_item("id_view", lambda items, _: self.id_head(self.id_input(items, views)))
 
     def id_input(self, items: torch.Tensor, views: Views) -> torch.Tensor:
         """What the ID view (Eq. 2) of ``items`` reads — the distinct items of ``views`` (``Views.per_item``):

@@ -9,7 +9,7 @@ from pyro.nn import PyroModule
 from ..data.batch import TripleBatch
 from ..module.networks import M2VAENetworks
 from ..module.views import Views
-from .sites import sample_views
+from .sites import networks, sample_views
 
 
 class M2VAEGuide(PyroModule):
@@ -25,7 +25,7 @@ class M2VAEGuide(PyroModule):
         self.nets = nets
 
     def forward(self, batch: TripleBatch, views: Views, kl_scale: float = 1.0, cold: bool = False) -> None:
-        nets = self.nets
+        nets = networks(self)  # not self.nets (see networks)
         user = nets.user_emb(batch.pos_users)
         with pyro.plate("triples", batch.size, subsample=batch.index), poutine.scale(scale=kl_scale):
             z_views, z_com = sample_views(nets, views, nets.view_posterior_dist)  # Eq. 3–8

@@ -10,7 +10,7 @@ from pyro.nn import PyroModule
 from ..data.batch import TripleBatch
 from ..module.networks import M2VAENetworks
 from ..module.views import Views
-from .sites import sample_views
+from .sites import networks, sample_views
 
 
 class M2VAEModel(PyroModule):
@@ -28,7 +28,7 @@ class M2VAEModel(PyroModule):
         self.last_factor_total = torch.zeros(())
 
     def forward(self, batch: TripleBatch, views: Views, kl_scale: float = 1.0) -> torch.Tensor:
-        nets = self.nets
+        nets = networks(self)  # not self.nets (see networks)
         user = nets.user_emb(batch.pos_users)
         with pyro.plate("triples", batch.size, subsample=batch.index):
             with poutine.scale(scale=kl_scale):
