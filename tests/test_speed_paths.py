@@ -129,3 +129,14 @@ def test_a_step_computes_the_content_path_prior_and_scale_once():
     assert calls == {"content_mean": 1, "prior": 1}
     momentum = nets.config.obs_noise_momentum
     assert np.isclose(float(nets.scale_stats[2]), momentum * weight_before + (1 - momentum))  # one update a step
+
+
+@pytest.mark.parametrize("gates_shape, xs_shape", [((7, 2), (2, 7, 16)), ((100, 1, 2), (2, 1, 16))])
+def test_mix_broadcasts_like_the_einsum_it_replaced(gates_shape, xs_shape):
+    """Eq. 14 as a broadcast product: the batch axes of gates and views align from the right, so a vectorised particle
+    axis on the gates alone (the posterior analysis draws 100 at once) broadcasts as the einsum's ``...`` did."""
+    from m2vae_pyro.nn.experts import mix
+
+    torch.manual_seed(0)
+    gates, xs = torch.rand(gates_shape), torch.randn(xs_shape)
+    assert torch.allclose(mix(gates, xs), torch.einsum("...m,m...d->...d", gates, xs), atol=1e-6)

@@ -73,8 +73,10 @@ def mix(gates: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
     """Eq. 14: ``x_unique = Σ_v gate_v x_v``; ``gates`` ``[..., M]``, ``xs`` ``[M, ..., d]``.
 
     A broadcast product and a sum over the M ≤ 2 modalities: as an einsum this was a batched ``[1, M] @ [M, d]``
-    product per example, whose backward cost ~10× more on CPU."""
-    return (gates.movedim(-1, 0).unsqueeze(-1) * xs).sum(0)
+    product per example, whose backward cost ~10× more on CPU. The modality axis of ``xs`` is moved next to ``d``
+    so that the batch axes of the two broadcast from the right, as the einsum's ``...`` did (a vectorised particle
+    axis on the gates only)."""
+    return (gates.unsqueeze(-1) * xs.movedim(0, -2)).sum(-2)
 
 
 class ViewGate(nn.Module):
