@@ -140,3 +140,45 @@ def test_mix_broadcasts_like_the_einsum_it_replaced(gates_shape, xs_shape):
     torch.manual_seed(0)
     gates, xs = torch.rand(gates_shape), torch.randn(xs_shape)
     assert torch.allclose(mix(gates, xs), torch.einsum("...m,m...d->...d", gates, xs), atol=1e-6)
+
+
+@pytest.mark.parametrize("n, shape", [(30, (16, 5)), (10_000, (4, 3))])  # the mask path and the sort path
+def test_distinct_equals_torch_unique(n, shape):
+    from m2vae_pyro.nn.similarity import distinct
+
+    index = torch.randint(0, n, shape, generator=torch.Generator().manual_seed(0))
+    rows, inverse = distinct(index, n)
+    want_rows, want_inverse = torch.unique(index, return_inverse=True)
+    assert torch.equal(rows, want_rows) and torch.equal(inverse, want_inverse)
+
+
+def test_kl_on_log_variances_equals_torch_normal_kl():
+    """The registered KL of two ``DiagonalNormal`` (and against ``N(0, I)``) has torch's Normal–Normal values and
+    gradients; a Gaussian against the very same tensors is 0; Pyro's plate expansion keeps the class and log σ²."""
+    import pyro.distributions as dist
+    from torch.distributions import kl_divergence
+
+    from m2vae_pyro.nn.gaussian import DiagonalNormal, normal, standard_normal
+
+    torch.manual_seed(0)
+    mq, lq, mp, lp = (torch.randn(6, 5, dtype=torch.float64, requires_grad=True) for _ in range(4))
+
+    def torch_normal(m, lv):
+        return dist.Normal(m, (0.5 * lv).exp()).to_event(1)
+
+    standard = dist.Normal(torch.zeros(6, 5, dtype=torch.float64), 1.0).to_event(1)
+    for got, want in ((kl_divergence(normal(mq, lq), normal(mp, lp)), kl_divergence(torch_normal(mq, lq),
+                                                                                    torch_normal(mp, lp))),
+                      (kl_divergence(normal(mq, lq), standard_normal(mq)), kl_divergence(torch_normal(mq, lq),
+                                                                                         standard))):
+        assert torch.allclose(got, want)
+        params = [mq, lq, mp, lp]
+        g_got = torch.autograd.grad(got.sum(), params, allow_unused=True, materialize_grads=True)
+        g_want = torch.autograd.grad(want.sum(), params, allow_unused=True, materialize_grads=True)
+        for a, b in zip(g_got, g_want, strict=True):
+            assert torch.allclose(a, b)
+    assert torch.equal(kl_divergence(normal(mq, lq), normal(mq, lq)), torch.zeros(6, dtype=torch.float64))
+    wide = normal(mq, lq).expand([3, 6])
+    assert isinstance(wide.base_dist, DiagonalNormal) and wide.base_dist.logvar.shape == (3, 6, 5)
+    assert torch.allclose(kl_divergence(wide, normal(mp, lp).expand([3, 6]))[1],
+                          kl_divergence(torch_normal(mq, lq), torch_normal(mp, lp)))

@@ -30,6 +30,7 @@ from ..nn.experts import (
     rms_normalise,
     softplus_weight,
 )
+from ..nn.gaussian import normal, standard_normal
 from .priors import RESIDUAL_LOGVAR, fused_mean_terms, make_prior
 from .views import Fused, Views
 
@@ -47,11 +48,6 @@ def global_sum(x: torch.Tensor) -> torch.Tensor:
         x = x.clone()
         tdist.all_reduce(x)
     return x
-
-
-def normal(mu: torch.Tensor, logvar: torch.Tensor) -> dist.TorchDistribution:
-    """A diagonal Gaussian with event shape ``[d]`` from ``(μ, log σ²)`` (the paper's σ is a log-variance)."""
-    return dist.Normal(mu, (0.5 * logvar).exp()).to_event(1)
 
 
 class M2VAENetworks(nn.Module):
@@ -354,8 +350,7 @@ class M2VAENetworks(nn.Module):
 
     def view_prior_dist(self, views: Views, m: int) -> dist.TorchDistribution:
         """``p(z_v) = N(0, I)`` (Eq. 23)."""
-        zeros = torch.zeros_like(views.mu[m])
-        return dist.Normal(zeros, torch.ones_like(zeros)).to_event(1)
+        return standard_normal(views.mu[m])
 
     def common_dist(self, views: Views) -> dist.TorchDistribution:
         """The PoE common view ``z_com`` (Eq. 6–8); the model scores it with the guide's own distribution."""

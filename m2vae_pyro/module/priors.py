@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..nn.encoders import GaussianHead
+from ..nn.gaussian import normal, standard_normal
 from .views import Views
 
 if TYPE_CHECKING:
@@ -53,10 +54,6 @@ class Prior(nn.Module):
         ``views`` hold ``I`` items, ``user`` ``[U, d]``; the view means stand in for the sampled ``z``.
         """
         raise NotImplementedError
-
-
-def _normal(mu: torch.Tensor, logvar: torch.Tensor) -> dist.TorchDistribution:
-    return dist.Normal(mu, (0.5 * logvar).exp()).to_event(1)
 
 
 def _shared_mean(mean: torch.Tensor, n_users: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,7 +99,7 @@ class ContentPrior(Prior):
                               lambda _, raw: self.head(self.hidden(nets.latent_input(torch.cat(raw, dim=-1)))))
 
     def distribution(self, nets, views, z, z_com, user):
-        return _normal(*self.params(nets, views))  # Eq. 22
+        return normal(*self.params(nets, views))  # Eq. 22
 
     def mean_terms(self, nets, views, user):
         return _shared_mean(self.params(nets, views)[0], user.shape[0])
@@ -142,7 +139,7 @@ class MoEPrior(Prior):
 
     def distribution(self, nets, views, z, z_com, user):
         fused = nets.fuse(views, z, z_com, user)
-        return _normal(fused.mu, fused.logvar)  # Eq. 22
+        return normal(fused.mu, fused.logvar)  # Eq. 22
 
     def mean_terms(self, nets, views, user):
         return fused_mean_terms(nets, views, user)
@@ -154,8 +151,7 @@ class StandardPrior(Prior):
     name = "standard"
 
     def distribution(self, nets, views, z, z_com, user):
-        zeros = torch.zeros_like(views.mu[0])
-        return dist.Normal(zeros, torch.ones_like(zeros)).to_event(1)
+        return standard_normal(views.mu[0])
 
     def mean_terms(self, nets, views, user):
         return _shared_mean(torch.zeros_like(views.mu[0]), user.shape[0])
@@ -167,7 +163,7 @@ class PoEPrior(Prior):
     name = "poe"
 
     def distribution(self, nets, views, z, z_com, user):
-        return _normal(*nets.weighted_poe(views))
+        return normal(*nets.weighted_poe(views))
 
     def mean_terms(self, nets, views, user):
         return _shared_mean(nets.weighted_poe(views)[0], user.shape[0])

