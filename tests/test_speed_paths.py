@@ -182,3 +182,25 @@ def test_kl_on_log_variances_equals_torch_normal_kl():
     assert isinstance(wide.base_dist, DiagonalNormal) and wide.base_dist.logvar.shape == (3, 6, 5)
     assert torch.allclose(kl_divergence(wide, normal(mp, lp).expand([3, 6]))[1],
                           kl_divergence(torch_normal(mq, lq), torch_normal(mp, lp)))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_two_expert_poe_in_closed_form_equals_the_general_product(weighted):
+    """Eq. 6–7 for two experts without a presence mask (Eq. 17's PoE) takes a closed form: it must give the general
+    path's values and gradients (the general path runs when a mask is given; an all-true mask changes nothing)."""
+    from m2vae_pyro.nn.experts import poe
+
+    torch.manual_seed(0)
+    mu = torch.randn(2, 7, 5, dtype=torch.float64, requires_grad=True)
+    logvar = (4 * torch.randn(2, 7, 5, dtype=torch.float64)).requires_grad_()
+    weight = torch.tensor([0.3, 2.0], dtype=torch.float64) if weighted else None
+    fast = poe(mu, logvar, weight=weight)
+    general = poe(mu, logvar, torch.ones(2, 7, dtype=torch.bool), weight=weight)
+    probe = torch.randn(7, 5, dtype=torch.float64)
+    for a, b in zip(fast, general, strict=True):
+        assert torch.allclose(a, b)
+        g_a = torch.autograd.grad((a * probe).sum(), [mu, logvar], retain_graph=True, allow_unused=True,
+                                  materialize_grads=True)
+        g_b = torch.autograd.grad((b * probe).sum(), [mu, logvar], retain_graph=True, allow_unused=True,
+                                  materialize_grads=True)
+        assert all(torch.allclose(x, y) for x, y in zip(g_a, g_b, strict=True))

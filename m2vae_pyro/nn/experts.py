@@ -17,9 +17,14 @@ def poe(mu: torch.Tensor, logvar: torch.Tensor, present: torch.Tensor | None = N
     ``mu``/``logvar`` are ``[M, ..., d]``; ``present`` ``[M, ...]`` bool drops absent experts;
     ``weight`` ``[M]`` (positive) scales each precision (the weighted PoE of MVGAE).
     """
-    log_t = -torch.logaddexp(logvar, torch.full_like(logvar, math.log(eps)))  # Eq. 6, log T_m
+    log_t = -torch.logaddexp(logvar, logvar.new_tensor(math.log(eps)))  # Eq. 6, log T_m
     if weight is not None:
         log_t = log_t + weight.log().view(-1, *([1] * (log_t.dim() - 1)))
+    if present is None and log_t.shape[0] == 2:  # two experts in closed form (Eq. 17's PoE): the weight of the first
+        # is σ(log T₀ − log T₁) and log Σ T = log T₁ + softplus(log T₀ − log T₁) — the same values as the softmax and
+        # logsumexp below in a third of the element-wise passes, forward and backward
+        diff = log_t[0] - log_t[1]
+        return torch.lerp(mu[1], mu[0], torch.sigmoid(diff)), -(log_t[1] + F.softplus(diff))
     if present is not None:
         log_t = log_t.masked_fill(~present.unsqueeze(-1), float("-inf"))
     log_total = torch.logsumexp(log_t, dim=0)
