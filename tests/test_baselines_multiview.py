@@ -83,6 +83,45 @@ def test_mvgae_kl_term_is_the_node_averaged_kl_of_every_expert(tiny_split):
     assert losses[2.0] - losses[1.0] == pytest.approx(kl / len(batch.items), rel=1e-4)
 
 
+def test_mvgae_skip_layer_is_g_of_the_concatenation():
+    """``SkipLayer`` computes ``g([lrelu(conv(Âx)) ‖ lrelu(linear(x))])`` as two products summed (no copy into a
+    ``[n, 2d]`` input): the values and gradients of the concatenated form."""
+    from m2vae_pyro.baselines.mvgae import SkipLayer
+
+    torch.manual_seed(0)
+    layer = SkipLayer(5, 4).eval().double()
+    ax, x = torch.randn(9, 5, dtype=torch.float64), torch.randn(9, 5, dtype=torch.float64)
+    want = layer.g(torch.cat([torch.nn.functional.leaky_relu(layer.conv(ax)),
+                              torch.nn.functional.leaky_relu(layer.linear(x))], dim=-1))
+    got = layer(ax, x)
+    torch.testing.assert_close(got, want)
+    probe = torch.randn(9, 4, dtype=torch.float64)
+    params = list(layer.parameters())
+    for a, b in zip(torch.autograd.grad((got * probe).sum(), params), torch.autograd.grad((want * probe).sum(), params),
+                    strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_mvgae_loss_is_the_published_objective_on_the_same_noise(tiny_split):
+    """The Pyro loss equals the objective of the module docstring written out with torch's Normal: per site, the
+    ranking term on ``z ~ N(μ, (0.1σ)²)`` (sigmoid on Amazon) plus the node-averaged KL to N(0, I), over the batch."""
+    ds, split = tiny_split
+    model = build_baseline("mvgae", ds, split, SETTINGS, TINY).eval()  # eval: no dropout, one encoder value
+    batch = a_batch(split, ds)
+    pyro.set_rng_seed(5)
+    got = model.loss(batch)
+    pyro.set_rng_seed(5)
+    item, pos, neg = model.node_batch(batch)
+    n, want = len(model.graph_nodes), 0.0
+    for mu, logvar in model.encode().values():  # the guide's site order
+        q = torch.distributions.Normal(mu[model.graph_nodes], SAMPLE_SCALE * (0.5 * logvar[model.graph_nodes]).exp())
+        z = torch.zeros(model.n_nodes, mu.shape[-1]).index_copy(0, model.graph_nodes, q.rsample())
+        z = torch.sigmoid(z) if model.squash else z
+        kl = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(-1)
+        want = want + ranking_loss(z, item, pos, neg) + model.kl_weight * kl.sum() / n
+    torch.testing.assert_close(got, want / len(batch.items))
+
+
 def test_mvgae_cold_items_are_the_poe_of_their_content_experts_only(tiny_split):
     ds, split = tiny_split
     model = build_baseline("mvgae", ds, split, SETTINGS, TINY).eval()

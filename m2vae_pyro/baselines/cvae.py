@@ -56,6 +56,7 @@ from ..data.dataset import Dataset
 from ..data.sampling import TripleSampler
 from ..data.split import ColdStartSplit
 from ..nn.content import dense_content
+from ..programs.elbo import MeanFieldELBO
 from .base import Settings, TrainedBaseline, warm_item_batches
 
 
@@ -182,7 +183,7 @@ class CVAE(TrainedBaseline):
         self.register_buffer("warm", torch.from_numpy(split.items("train")), persistent=False)
         self.parts = _Parts(ds, split, settings, a, b, lambda_u, lambda_v, lambda_r)
         self._pair = (_Model(self.parts, len(self.warm)), _Guide(self.parts, len(self.warm)))  # not registered twice
-        self._elbo = pyro.infer.TraceMeanField_ELBO()
+        self._elbo = MeanFieldELBO()  # Pyro's TraceMeanField_ELBO, log-densities only where it reads them
 
     def prepare(self, sampler: TripleSampler, progress: bool) -> None:
         """Pre-train the VAE on the warm items' content alone, then start each ``v_j`` at ``E[z_j | x_j]``."""

@@ -57,6 +57,7 @@ from ..data.dataset import Dataset
 from ..data.sampling import TripleSampler
 from ..data.split import ColdStartSplit
 from ..nn.content import dense_content
+from ..programs.elbo import MeanFieldELBO
 from .base import Settings, TrainedBaseline, pretrain_mf, warm_item_batches
 
 
@@ -161,7 +162,7 @@ class GoRec(TrainedBaseline):
         self.nets = _Nets(self.content.shape[1], d, dropout)
         n = len(self.warm)
         self._pair = (_Model(self.nets, n, kl_weight), _Guide(n, kl_weight))  # a tuple: not registered twice
-        self._elbo = pyro.infer.TraceMeanField_ELBO()
+        self._elbo = MeanFieldELBO()  # Pyro's TraceMeanField_ELBO, log-densities only where it reads them
 
     def prepare(self, sampler: TripleSampler, progress: bool) -> None:
         users, items = pretrain_mf(self.ds, sampler, self.settings, progress=progress)

@@ -45,7 +45,6 @@ from __future__ import annotations
 import math
 
 import pyro
-import pyro.distributions as dist
 import torch
 from pyro import poutine
 from pyro.nn import PyroModule
@@ -56,7 +55,10 @@ from ..data.batch import TripleBatch
 from ..data.dataset import Dataset
 from ..data.split import ColdStartSplit
 from ..nn.content import image_matrix
+from ..nn.dropout import dropout
 from ..nn.experts import poe
+from ..nn.gaussian import normal, standard_normal
+from ..programs.elbo import MeanFieldELBO
 from .base import Settings, TrainedBaseline
 from .graph import EvalCache, normalized_adjacency, symmetric_product, to_csr, warm_pairs
 
@@ -78,7 +80,7 @@ class GraphConv(nn.Module):
 
     def forward(self, ax: torch.Tensor) -> torch.Tensor:
         h = F.normalize(torch.addmm(self.bias, ax, self.weight), dim=-1)
-        return F.dropout(h, p=0.1, training=self.training)
+        return dropout(h, 0.1, self.training)  # F.dropout's mask, drawn by torch.rand (nn/dropout.py)
 
 
 class SkipLayer(nn.Module):
@@ -89,8 +91,12 @@ class SkipLayer(nn.Module):
         self.conv, self.linear, self.g = GraphConv(d_in, d_out), nn.Linear(d_in, d_out), nn.Linear(2 * d_out, d_out)
 
     def forward(self, ax: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``ax = Â x``, the graph-propagated ``x``."""
-        return self.g(torch.cat([F.leaky_relu(self.conv(ax)), F.leaky_relu(self.linear(x))], dim=-1))
+        """``ax = Â x``, the graph-propagated ``x``. ``g`` of the concatenation is computed as the sum of its two
+        halves' products (the same values up to float summation order), without copying both ``[n_nodes, d]``
+        inputs into a ``[n_nodes, 2d]`` one and back in the backward pass."""
+        d = self.g.in_features // 2
+        return torch.addmm(self.g.bias, F.leaky_relu(self.conv(ax)), self.g.weight[:, :d].T).addmm_(
+            F.leaky_relu(self.linear(x)), self.g.weight[:, d:].T)
 
 
 class GraphExpert(nn.Module):
@@ -135,7 +141,7 @@ class _Model(PyroModule):
         item, pos, neg = o.node_batch(batch)
         for site in enc:
             with pyro.plate(f"nodes_{site}", n), poutine.scale(scale=o.kl_weight / n):  # KL averaged over nodes
-                z = pyro.sample(site, dist.Normal(torch.zeros(n, d), torch.ones(n, d)).to_event(1))
+                z = pyro.sample(site, standard_normal(torch.zeros(n, d)))
             z = torch.zeros(o.n_nodes, d).index_copy(0, o.graph_nodes, z)
             z = torch.sigmoid(z) if o.squash else z
             pyro.factor(f"rank_{site}", -ranking_loss(z, item, pos, neg))
@@ -150,8 +156,7 @@ class _Guide(PyroModule):
         n = len(self.owner.graph_nodes)
         for site, (mu, logvar) in enc.items():
             with pyro.plate(f"nodes_{site}", n), poutine.scale(scale=self.owner.kl_weight / n):
-                scale = SAMPLE_SCALE * (0.5 * logvar).exp()
-                pyro.sample(site, dist.Normal(mu, scale).to_event(1))
+                pyro.sample(site, normal(mu, logvar + 2.0 * math.log(SAMPLE_SCALE)))  # σ scaled by 0.1
 
 
 class MVGAE(EvalCache, TrainedBaseline):
@@ -187,7 +192,7 @@ class MVGAE(EvalCache, TrainedBaseline):
                                       for name, x in inputs.items()})
         self.experts["id"] = GraphExpert(ds.n_users, id_dim, d, latent, n_layers)
         self._pair = (_Model(self), _Guide(self))  # a tuple: not registered as submodules
-        self._elbo = pyro.infer.TraceMeanField_ELBO()
+        self._elbo = MeanFieldELBO()  # Pyro's TraceMeanField_ELBO, log-densities only where it reads them
 
     def encode(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Every expert's ``(μ, log σ²)`` over all nodes, and their product ``"z"``, all ``[n_nodes, d]``."""
