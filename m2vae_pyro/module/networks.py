@@ -516,6 +516,18 @@ class M2VAENetworks(nn.Module):
         f = self.content_path(views)
         return self.residual_scale(f, None).detach() * f
 
+    def batch_users(self, batch: TripleBatch, views: Views) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(e_u, e_u⁻)`` ``[B, d]`` of the batch's positive and negative users, from one lookup of the user table a
+        step (memoised in ``views``, the step's encoder pass). The guide, the model and the ranking terms all read
+        them, and each lookup of a table adds its own dense ``[n_users, d]`` gradient to fill and sum in the backward
+        pass: four of them were ~40 % of an ML-20M-size step (benchmarks/profile_step.py)."""
+        key = ("users", id(batch))
+        if key not in views.memo:
+            n = len(batch.pos_users)
+            both = self.user_emb(torch.cat([batch.pos_users, batch.neg_users]))
+            views.memo[key] = (both[:n], both[n:])
+        return views.memo[key]
+
     # -- the factor terms (Eq. 9–10, 20, 25) ---------------------------------------------------------
     def factor_terms(self, batch: TripleBatch, views: Views, z_views: torch.Tensor, z_com: torch.Tensor | None,
                      e_new: torch.Tensor) -> dict[str, tuple[float, torch.Tensor]]:
@@ -524,7 +536,7 @@ class M2VAENetworks(nn.Module):
         cfg = self.config
         if batch.pairs_only:
             return {}
-        user, neg_user = self.user_emb(batch.pos_users), self.user_emb(batch.neg_users)
+        user, neg_user = self.batch_users(batch, views)
         terms = {"bpr": (1.0, losses.bpr(e_new, user, neg_user))}  # Eq. 25
         if cfg.bpr_warm:  # the author's second BPR, on the warm e_i: it makes e_i a collaborative embedding
             terms["bpr_warm"] = (cfg.bpr_warm, losses.bpr(self.item_emb(batch.items), user, neg_user))

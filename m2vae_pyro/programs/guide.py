@@ -26,7 +26,7 @@ class M2VAEGuide(PyroModule):
 
     def forward(self, batch: TripleBatch, views: Views, kl_scale: float = 1.0, cold: bool = False) -> None:
         nets = networks(self)  # not self.nets (see networks)
-        user = nets.user_emb(batch.pos_users)
+        user, _ = nets.batch_users(batch, views)  # one lookup of the user table a step
         with pyro.plate("triples", batch.size, subsample=batch.index), poutine.scale(scale=kl_scale):
             z_views, z_com = sample_views(nets, views, nets.view_posterior_dist)  # Eq. 3–8
             if cold:

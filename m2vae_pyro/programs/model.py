@@ -29,7 +29,7 @@ class M2VAEModel(PyroModule):
 
     def forward(self, batch: TripleBatch, views: Views, kl_scale: float = 1.0) -> torch.Tensor:
         nets = networks(self)  # not self.nets (see networks)
-        user = nets.user_emb(batch.pos_users)
+        user, _ = nets.batch_users(batch, views)  # one lookup of the user table a step
         with pyro.plate("triples", batch.size, subsample=batch.index):
             with poutine.scale(scale=kl_scale):
                 z_views, z_com = sample_views(nets, views, nets.view_prior_dist)  # Eq. 23

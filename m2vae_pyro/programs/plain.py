@@ -18,7 +18,7 @@ from ..module.priors import kl_term
 
 def plain_loss(nets: M2VAENetworks, batch: TripleBatch, kl_scale: float = 1.0) -> torch.Tensor:
     views = nets.views(batch.items)
-    user = nets.user_emb(batch.pos_users)
+    user, _ = nets.batch_users(batch, views)
     kl = torch.zeros(len(batch.items), device=user.device)
     zs = []
     for m in range(nets.n_modalities):
