@@ -19,12 +19,9 @@ import time
 import numpy as np
 import pyro
 import torch
-from real_data import load_or_exit
+from real_data import full_batches, load_or_exit, seeded_elbo
 
 from m2vae_pyro.config import load_config
-from m2vae_pyro.data import TripleBatch, TripleSampler, cold_start_split
-from m2vae_pyro.module.networks import M2VAENetworks
-from m2vae_pyro.programs import elbo_loss, programs
 from m2vae_pyro.programs.plain import plain_loss
 
 
@@ -51,15 +48,8 @@ def main() -> None:
 
 def measure(ds, cfg, steps: int) -> dict[str, float]:
     """Median step seconds of the Pyro ELBO and of the plain oracle for ``cfg``, interleaved on the same batches."""
-    split = cold_start_split(ds, 0)
-    sampler = TripleSampler(split, ds.n_users, ds.n_items, cfg.c_p, cfg.c_n)
-    batches = [TripleBatch.from_triples(t, len(sampler)) for t in sampler.epoch(0, 0, cfg.batch_size)]
-    batches = [b for b in batches if len(b.items) == cfg.batch_size]
-
-    pyro.set_rng_seed(0)
-    nets = M2VAENetworks(ds, cfg)
-    model, guide = programs(nets)
-    elbo = elbo_loss(model, guide)
+    batches = full_batches(ds, cfg)
+    nets, elbo = seeded_elbo(ds, cfg)
     plain_nets = copy.deepcopy(nets)
 
     def pyro_loss(batch):

@@ -22,13 +22,11 @@ import time
 
 import pyro
 import torch
-from real_data import load_or_exit
+from real_data import full_batches, load_or_exit, seeded_elbo
 
 from m2vae_pyro.config import load_config
-from m2vae_pyro.data import TripleBatch, TripleSampler, cold_start_split
 from m2vae_pyro.module.networks import M2VAENetworks
 from m2vae_pyro.nn import losses
-from m2vae_pyro.programs import elbo_loss, programs
 
 
 class Timer:
@@ -90,15 +88,8 @@ def main() -> None:
     cfg = load_config(args.dataset, preset=args.preset)
     if args.batch_size:
         cfg = cfg.replace(batch_size=args.batch_size)
-    split = cold_start_split(ds, 0, cfg.cold_fraction, cfg.threshold)
-    sampler = TripleSampler(split, ds.n_users, ds.n_items, cfg.c_p, cfg.c_n)
-    batches = [TripleBatch.from_triples(t, len(sampler)) for t in sampler.epoch(0, 0, cfg.batch_size)]
-    batches = [b for b in batches if len(b.items) == cfg.batch_size]
-
-    pyro.set_rng_seed(0)
-    nets = M2VAENetworks(ds, cfg)
-    model, guide = programs(nets)
-    elbo = elbo_loss(model, guide)
+    batches = full_batches(ds, cfg)
+    nets, elbo = seeded_elbo(ds, cfg)
     optim = torch.optim.Adam(elbo.parameters(), lr=cfg.lr, fused=True)
     nets.train()
     pyro.enable_validation(False)  # as in training

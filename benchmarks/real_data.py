@@ -53,3 +53,26 @@ def print_run_table(rows: dict[str, dict[str, float]]) -> None:
     print("|---|" + "---|" * len(cols))
     for name, row in rows.items():
         print(f"| {name} | " + " | ".join(f"{row[c]:.4f}" for c in cols) + " |")
+
+
+def full_batches(ds, cfg) -> list:
+    """Epoch 0's training batches of seed 0's split at ``cfg``'s batch size, the short last one dropped (the step
+    benchmarks time full batches only)."""
+    from m2vae_pyro.data import TripleBatch, TripleSampler, cold_start_split
+
+    split = cold_start_split(ds, 0, cfg.cold_fraction, cfg.threshold)
+    sampler = TripleSampler(split, ds.n_users, ds.n_items, cfg.c_p, cfg.c_n)
+    batches = [TripleBatch.from_triples(t, len(sampler)) for t in sampler.epoch(0, 0, cfg.batch_size)]
+    return [b for b in batches if len(b.items) == cfg.batch_size]
+
+
+def seeded_elbo(ds, cfg):
+    """``(networks, ELBO module)`` of M²VAE at ``cfg``, initialised from seed 0, as the trainer builds them."""
+    import pyro
+
+    from m2vae_pyro.module.networks import M2VAENetworks
+    from m2vae_pyro.programs import elbo_loss, programs
+
+    pyro.set_rng_seed(0)
+    nets = M2VAENetworks(ds, cfg)
+    return nets, elbo_loss(*programs(nets))
