@@ -104,14 +104,14 @@ def test_the_mean_loss_is_that_of_one_mask_per_example():
     assert abs(m1 - m2) < 4 * (s1**2 + s2**2) ** 0.5, means
 
 
-def test_a_step_computes_the_content_path_prior_and_scale_once():
+def test_a_step_computes_the_content_path_prior_scale_and_user_lookup_once():
     from m2vae_pyro.m2vae import M2VAE
 
     model = M2VAE(tiny_dataset(), Config().replace(preset="default").replace(**SMALL, threshold=None))  # version 3
     nets = model.nets
     trainer = model.trainer(progress=False)
-    calls = {"content_mean": 0, "prior": 0}
-    content_mean, prior_head = nets.decoder.content_mean, nets.prior.head.forward
+    calls = {"content_mean": 0, "prior": 0, "user table": 0}
+    content_mean, prior_head, users = nets.decoder.content_mean, nets.prior.head.forward, nets.user_emb.forward
 
     def count(name, fn):
         def counted(*a, **k):
@@ -121,12 +121,13 @@ def test_a_step_computes_the_content_path_prior_and_scale_once():
 
     nets.decoder.content_mean = count("content_mean", content_mean)
     nets.prior.head.forward = count("prior", prior_head)
+    nets.user_emb.forward = count("user table", users)  # each lookup adds a dense [n_users, d] gradient
     from m2vae_pyro.data import TripleBatch
 
     batch = TripleBatch.from_triples(trainer.sampler.sample(np.random.default_rng(0), n=16), len(trainer.sampler))
     weight_before = float(nets.scale_stats[2])
     trainer._step(batch)
-    assert calls == {"content_mean": 1, "prior": 1}
+    assert calls == {"content_mean": 1, "prior": 1, "user table": 1}
     momentum = nets.config.obs_noise_momentum
     assert np.isclose(float(nets.scale_stats[2]), momentum * weight_before + (1 - momentum))  # one update a step
 
