@@ -18,6 +18,7 @@ import resource
 import statistics
 import time
 
+import pyro
 import torch
 from real_data import load_or_exit
 
@@ -43,8 +44,6 @@ def main() -> None:
     n_batches = sampler.n_batches(cfg.batch_size, 1)
     model.nets.train()
     times, draws = [], []
-    import pyro
-
     with pyro.validation_enabled(False):
         t = time.perf_counter()
         batches = iter(sampler.epoch(cfg.seed, 0, cfg.batch_size))

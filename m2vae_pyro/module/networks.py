@@ -520,12 +520,17 @@ class M2VAENetworks(nn.Module):
         """``(e_u, e_u⁻)`` ``[B, d]`` of the batch's positive and negative users, from one lookup of the user table a
         step (memoised in ``views``, the step's encoder pass). The guide, the model and the ranking terms all read
         them, and each lookup of a table adds its own dense ``[n_users, d]`` gradient to fill and sum in the backward
-        pass: four of them were ~40 % of an ML-20M-size step (benchmarks/profile_step.py)."""
+        pass: one lookup instead of four took an ML-20M-size step from 153 to 137 ms (benchmarks/RESULTS.md). Pairs
+        drawn for posterior analysis have no negatives (``neg_users`` repeats ``pos_users``): one half is looked up."""
         key = ("users", id(batch))
         if key not in views.memo:
-            n = len(batch.pos_users)
-            both = self.user_emb(torch.cat([batch.pos_users, batch.neg_users]))
-            views.memo[key] = (both[:n], both[n:])
+            if batch.pairs_only:
+                user = self.user_emb(batch.pos_users)
+                views.memo[key] = (user, user)
+            else:
+                n = len(batch.pos_users)
+                both = self.user_emb(torch.cat([batch.pos_users, batch.neg_users]))
+                views.memo[key] = (both[:n], both[n:])
         return views.memo[key]
 
     # -- the factor terms (Eq. 9–10, 20, 25) ---------------------------------------------------------
