@@ -40,7 +40,7 @@ def main() -> None:
     model = M2VAE(ds, load_config(args.dataset).replace(epochs=1))
     load_s = time.perf_counter() - t0
     trainer = model.trainer(progress=False)
-    sampler, cfg = trainer.sampler, model.config
+    sampler, cfg = trainer.plan.sampler, model.config
     n_batches = sampler.n_batches(cfg.batch_size, 1)
     model.nets.train()
     times, draws = [], []

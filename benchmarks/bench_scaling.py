@@ -37,7 +37,7 @@ def measure(scale: int, args) -> dict:
     with torch.inference_mode():
         model.score_indices(torch.from_numpy(users), torch.from_numpy(items))
     eval_s = time.perf_counter() - t0
-    return {"scale": scale, "users": ds.n_users, "items": ds.n_items, "triples": len(trainer.sampler),
+    return {"scale": scale, "users": ds.n_users, "items": ds.n_items, "triples": len(trainer.plan.sampler),
             "pairs": len(users) * len(items), "train_s": train_s, "eval_s": eval_s}
 
 

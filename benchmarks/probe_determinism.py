@@ -28,7 +28,7 @@ torch.set_num_threads(int(sys.argv[3]))
 ds = load_dataset("ml-100k", sys.argv[1], images=True, progress=False)
 model = M2VAE(ds, load_config("ml-100k", seed=0))
 trainer = model.trainer(progress=False)
-trainer.validate = None
+trainer.plan.validate = lambda: 0.0  # it stops within the first epoch: no validation is reached
 try:
     trainer.run(should_stop=lambda: trainer.step >= int(sys.argv[4]))
 except Exception:

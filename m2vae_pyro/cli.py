@@ -291,8 +291,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.dataset or not args.out:
         raise DataError(None, "train needs DATASET and --out RUN (or --resume RUN)")
     cfg = load_config(args.dataset, args.config, args.variant,
-                      **_with_flags(_overrides(args), seed=args.seed, epochs=args.epochs, prior=args.prior))
-    device = _device(args.device)
+                      **_with_flags(_overrides(args), seed=args.seed, epochs=args.epochs, prior=args.prior,
+                                    device=args.device))
+    device = _device(cfg.device)  # --device, --set device=… or the config file's, checked against this machine
     if args.distributed:
         return _train_distributed(args, cfg, device)
     model = train_run(args.dataset, args.data_dir, args.out, cfg, force=args.force, device=device,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .budget import Budget
 from .data.errors import DataError
 
 # What each scalar field accepts (an int where a float is asked is fine; a bool is never a number here).
@@ -15,7 +16,10 @@ _TYPES = {"bool": bool, "int": int, "float": (int, float), "str": str}
 
 
 @dataclass
-class Config:
+class Config(Budget):
+    """M²VAE's settings: the training budget (:class:`Budget`: epochs, patience, lr, batch size, seed, device, …)
+    and the model's own fields below."""
+
     # sizes (paper: d = 128)
     d: int = 128
     decoder_hidden: int = 256  # width of Eq. 19's MLP F; 0 makes F linear
@@ -87,14 +91,8 @@ class Config:
     # sampling (paper: (c_p, c_n) = (10, 40) MovieLens, (5, 20) Sports)
     c_p: int = 10
     c_n: int = 40
-    batch_size: int = 1024
-    # optimisation
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    # optimisation (lr, weight decay, batch size, the weights' moving average: Budget)
     kl_warmup_steps: int = 0
-    # validate and keep an exponential moving average of the weights (decay per step, bias-corrected; 0: off): the
-    # validation curve moves ±0.01 from epoch to epoch, so the best raw epoch is partly noise that test items miss
-    weight_ema: float = 0.0
     kl_weight: float = 1.0  # weight of the KL terms of Eq. 22–23 (1 as written; < 1 a β-VAE-style probe)
     # weight of the likelihood of e_i (Eq. 21, 24). With kl_weight at the same value the whole ELBO is scaled: its
     # optimum in the latent path (σ_obs, the prior's spread, the posterior codes) is unchanged, but it pulls less
@@ -111,15 +109,12 @@ class Config:
     # e_i is still its random initial value the residual, so σ, is large and the likelihood pulls little
     obs_noise: str = "fixed"
     obs_noise_momentum: float = 0.99  # the running average of the "optimal" σ² (per step)
-    # version 2 learns slowly and its validation curve is noisy (±0.01 HR@5 epoch to epoch on ML-100K): patience 5
-    # stopped it on a plateau (RESULTS "Version 2"); experiments hand the same budget to the baselines
-    epochs: int = 40
-    patience: int = 15
-    eval_every: int = 1
+    # Budget's epochs = 40, patience = 15: version 2 learns slowly and its validation curve is noisy (±0.01 HR@5 epoch
+    # to epoch on ML-100K): patience 5 stopped it on a plateau (RESULTS "Version 2"); experiments hand the same
+    # budget to the baselines
     # protocol
     threshold: float | None = 4.0
     cold_fraction: float = 0.2
-    seed: int = 0
     ks: tuple[int, ...] = (5, 10, 20)
     eval_memory_mb: int = 64
     variant: str = "full"
@@ -171,6 +166,7 @@ class Config:
             if allowed and (not isinstance(value, allowed) or (kind != "bool" and isinstance(value, bool))):
                 raise DataError(None, f"config field {f.name} = {value!r}: expected {kind}"
                                       + (" (true or false)" if kind == "bool" else ""))
+        self.check_budget()
         for name in _FRACTIONS:
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise DataError(None, f"config field {name} must lie in [0, 1), got {getattr(self, name)}")
@@ -205,12 +201,11 @@ class Config:
 
 COMBINES = ("sum", "mean", "poe")
 # Range checks of the numeric fields (the types are checked from the annotations).
-_AT_LEAST_ONE = ("d", "prior_hidden", "view_gate_hidden", "c_p", "c_n", "batch_size", "epochs", "patience",
-                 "eval_every", "eval_memory_mb")
-_POSITIVE = ("lr", "tau_dcl", "tau_gate", "co_tau", "sigma_obs", "poe_eps")
-_NON_NEGATIVE = ("alpha_dcl", "beta_co", "bpr_warm", "weight_decay", "kl_warmup_steps", "seed", "recon_weight")
+_AT_LEAST_ONE = ("d", "prior_hidden", "view_gate_hidden", "c_p", "c_n", "eval_memory_mb")
+_POSITIVE = ("tau_dcl", "tau_gate", "co_tau", "sigma_obs", "poe_eps")
+_NON_NEGATIVE = ("alpha_dcl", "beta_co", "bpr_warm", "kl_warmup_steps", "recon_weight")
 # rates in [0, 1)
-_FRACTIONS = ("id_dropout", "content_dropout", "decoder_content_dropout", "weight_ema", "obs_noise_momentum",
+_FRACTIONS = ("id_dropout", "content_dropout", "decoder_content_dropout", "obs_noise_momentum",
               "decoder_dropout")
 
 # Named presets of the formulation. ``default`` is version 3 (below); ``v2`` is version 2, the Config defaults;

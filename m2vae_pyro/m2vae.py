@@ -23,6 +23,7 @@ from .evaluation.protocols import evaluate
 from .evaluation.scoring import embed_pairs, score_pairs
 from .module.networks import M2VAENetworks
 from .programs import programs
+from .train.svi import SVIPlan
 from .train.trainer import History, Trainer, seed_everything
 
 
@@ -54,7 +55,11 @@ class M2VAE:
     """
 
     def __init__(self, ds: Dataset, config: Config, split: ColdStartSplit | None = None,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str | None = None):
+        """``device``: where to train and score, ``config.device`` unless given (the config then records it)."""
+        device = torch.device(config.device if device is None else device)
+        if str(device) != config.device:
+            config = config.replace(device=str(device))
         self.ds, self.config = ds, config
         seed_everything(config.seed)
         self.split = split if split is not None else cold_start_split(ds, config.seed, config.cold_fraction,
@@ -66,11 +71,12 @@ class M2VAE:
         self._fingerprint: str | None = None  # of the trained data, computed at the first save
 
     def trainer(self, progress: bool = True, on_improve=None) -> Trainer:
-        """The SVI loop for this model, early-stopping on validation HR@5 (resumable: see :class:`Trainer`)."""
+        """The training loop on this model's SVI plan, early-stopping on validation HR@5 (resumable: see
+        :class:`Trainer`)."""
         sampler = TripleSampler(self.split, self.ds.n_users, self.ds.n_items, self.config.c_p, self.config.c_n)
-        return Trainer(self.model, self.guide, sampler, self.config,
-                       validate=lambda: self.evaluate("validation", ks=(5,))["hr@5"],
-                       on_improve=on_improve, progress=progress)
+        plan = SVIPlan(self.model, self.guide, sampler, self.config,
+                       validate=lambda: self.evaluate("validation", ks=(5,))["hr@5"])
+        return Trainer(plan, self.config, on_improve=on_improve, progress=progress)
 
     def fit(self, progress: bool = True, on_improve=None) -> History:
         self.history = self.trainer(progress, on_improve).run()

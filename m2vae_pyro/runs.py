@@ -179,7 +179,9 @@ def resume_run(run: Path, data_dir: Path | None = None, progress: bool = True,
     device = device or (record.get("resumed") or [record])[-1].get("device", "cpu")
     model = M2VAE(ds, config, load_split(run / "split.csv", ds), device=device)
     state = torch.load(state_path, map_location="cpu", weights_only=False)
-    changed = {k for k in set(state["config"]) | set(meta["config"]) if state["config"].get(k) != meta["config"].get(k)}
+    # the device is where a run trains, not what it trains: a run resumed elsewhere is the same run
+    changed = {k for k in set(state["config"]) | set(meta["config"])
+               if k != "device" and state["config"].get(k) != meta["config"].get(k)}
     if changed:
         raise DataError(run / "config.json", "config differs from the interrupted run's in: " + ", ".join(
             f"{k} ({state['config'].get(k)!r} → {meta['config'].get(k)!r})" for k in sorted(changed)))

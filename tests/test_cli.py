@@ -41,7 +41,7 @@ def test_set_parses_lists_none_and_bare_words():
     assert parse_field("lr", "3e-4") == 3e-4 and parse_field("self_gate", "false") is False
     with pytest.raises(DataError, match="did you mean lr"):
         parse_field("lrr", "1")
-    with pytest.raises(DataError, match="valid fields: d, decoder_hidden"):
+    with pytest.raises(DataError, match="valid fields: epochs, patience, .*, d, decoder_hidden"):
         parse_field("no_such_field", "1")
     with pytest.raises(DataError, match="cannot be none"):
         parse_field("lr", "none")
@@ -89,19 +89,19 @@ def test_run_records_provenance_and_log_and_force_clears_old_outputs(synth_dir, 
     run = tmp_path / "run"
     argv = ["train", "synth-cli", "--data-dir", str(synth_dir), "--out", str(run), "--epochs", "1"]
     assert main(argv) == 0
-    assert "config: d=128" in capsys.readouterr().out
+    assert "config: epochs=" in capsys.readouterr().out
     record = json.loads((run / "provenance.json").read_text())
     assert {"version", "git", "command", "python", "torch", "pyro", "device", "started"} <= set(record)
     assert record["command"] == ["m2vae", *argv]
     log = (run / "log.txt").read_text()
-    assert "config: d=128" in log and "epoch 1:" in log and "\r" not in log
+    assert "config: epochs=" in log and "epoch 1:" in log and "\r" not in log
     (run / "metrics.json").write_text("{}")  # a stale output of the previous run …
     (run / "analysis").mkdir()
     (run / "notes.md").write_text("mine")  # … and a file of the user's
     assert main(argv + ["--force"]) == 0
     assert not (run / "metrics.json").exists() and not (run / "analysis").exists()
     assert (run / "notes.md").read_text() == "mine"
-    assert log.count("config: d=128") == (run / "log.txt").read_text().count("config: d=128")  # a fresh log
+    assert log.count("config: epochs=") == (run / "log.txt").read_text().count("config: epochs=")  # a fresh log
 
 
 def test_failed_train_leaves_no_run_directory(synth_dir, tmp_path, monkeypatch, capsys):
@@ -352,7 +352,7 @@ def test_unwritable_targets_get_one_line_not_a_traceback(synth_run, synth_dir, t
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and ".tmp" not in err, err
     done = subprocess.run(f"{sys.executable} -m m2vae_pyro config show ml-100k | head -1", shell=True,
                           capture_output=True, text=True)
-    assert done.stdout.startswith("d ") and "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+    assert done.stdout.startswith("epochs ") and "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
 
 
 def test_replacing_the_preset_applies_its_values_not_only_its_label():

@@ -199,7 +199,8 @@ def test_one_encoder_pass_per_step_handed_to_both_programs():
     calls = []
     original = model.nets.views
     model.nets.views = lambda items: calls.append(1) or original(items)
-    batch = TripleBatch.from_triples(trainer.sampler.sample(np.random.default_rng(0), n=16), len(trainer.sampler))
+    sampler = trainer.plan.sampler
+    batch = TripleBatch.from_triples(sampler.sample(np.random.default_rng(0), n=16), len(sampler))
     for step in (1, 2):  # a fresh pass after every optimiser step: nothing is cached between steps
         trainer._step(batch)
         assert len(calls) == step
@@ -223,10 +224,11 @@ def test_kl_weight_scales_the_latent_sites_with_the_warmup():
     ds = tiny_dataset()
     model = M2VAE(ds, Config().replace(**SMALL, threshold=None, kl_weight=0.25, kl_warmup_steps=4))
     trainer = model.trainer(progress=False)
-    batch = TripleBatch.from_triples(trainer.sampler.sample(np.random.default_rng(0), n=16), len(trainer.sampler))
+    sampler = trainer.plan.sampler
+    batch = TripleBatch.from_triples(sampler.sample(np.random.default_rng(0), n=16), len(sampler))
     seen = []
-    loss_fn = trainer.loss_fn
-    trainer.loss_fn = lambda b, views, kl_scale: seen.append(kl_scale) or loss_fn(b, views, kl_scale)
+    loss_fn = trainer.plan.loss_fn
+    trainer.plan.loss_fn = lambda b, views, kl_scale: seen.append(kl_scale) or loss_fn(b, views, kl_scale)
     trainer._step(batch)  # step 0 of a 4-step warm-up
     assert seen == [pytest.approx(0.25 * 0.25)]  # an argument of both programs, never state of a module
     m, g = traces(model.model, model.guide, batch, kl_scale=seen[0])

@@ -128,7 +128,8 @@ def test_weight_ema_is_the_bias_corrected_average_and_is_what_is_validated_and_k
     model = _tiny_model(weight_ema=0.5, epochs=1)
     trainer = model.trainer(progress=False)
     seen = []
-    trainer.validate = lambda: seen.append({k: p.detach().clone() for k, p in model.model.named_parameters()}) or 0.1
+    params = model.model.named_parameters
+    trainer.plan.validate = lambda: seen.append({k: p.detach().clone() for k, p in params()}) or 0.1
     snapshots = []
     real_step = trainer._step
 

@@ -124,7 +124,8 @@ def test_a_step_computes_the_content_path_prior_scale_and_user_lookup_once():
     nets.user_emb.forward = count("user table", users)  # each lookup adds a dense [n_users, d] gradient
     from m2vae_pyro.data import TripleBatch
 
-    batch = TripleBatch.from_triples(trainer.sampler.sample(np.random.default_rng(0), n=16), len(trainer.sampler))
+    sampler = trainer.plan.sampler
+    batch = TripleBatch.from_triples(sampler.sample(np.random.default_rng(0), n=16), len(sampler))
     weight_before = float(nets.scale_stats[2])
     trainer._step(batch)
     assert calls == {"content_mean": 1, "prior": 1, "user table": 1}

@@ -13,6 +13,7 @@ from m2vae_pyro.config import Config
 from m2vae_pyro.data import TripleSampler, cold_start_split
 from m2vae_pyro.m2vae import M2VAE
 from m2vae_pyro.train.errors import TrainingError
+from m2vae_pyro.train.svi import SVIPlan
 from m2vae_pyro.train.trainer import fit
 
 from synthetic import tiny_dataset
@@ -85,7 +86,7 @@ def test_nan_loss_stops_with_term_and_step():
 
     model.nets.item_emb.register_forward_hook(poison)
     with pytest.raises(TrainingError, match=r"loss term '(loss|elbo|co)' is nan at step \d"):
-        fit(model.model, model.guide, sampler, cfg, validate=lambda: 0.1,
+        fit(SVIPlan(model.model, model.guide, sampler, cfg, validate=lambda: 0.1), cfg,
             on_improve=lambda h: saved.setdefault("state", h.best_state), progress=False)
     assert "state" in saved and all(torch.isfinite(v).all() for v in saved["state"].values()
                                     if v.is_floating_point())

@@ -7,6 +7,10 @@ is removed when the cell is written or the process stops. A lock left by a proce
 host is taken over — also when its pid now belongs to another process (a restarted machine keeps its host name
 but reuses pids: the start time differs); one from another host is respected (its process cannot be checked from
 here — delete the file if nothing runs it).
+
+A trained model's cell also resumes *within* itself: :func:`fit_cell` writes the training loop's whole state to
+``seedK.resume.pt`` at the end of every epoch (and every 10 minutes within a long one), so a cell killed any way
+(SIGKILL, the OOM killer, a session's end) continues from its last epoch when the same command is run again.
 """
 
 from __future__ import annotations
@@ -34,6 +38,40 @@ class CellsPending(Exception):
 
 
 Cell = tuple[Path, str, Callable[[], dict[str, Any]]]  # result file, progress label, the work
+
+
+def resume_path(cell: Path) -> Path:
+    return cell.with_suffix(".resume.pt")
+
+
+def fit_cell(model, cell: Path) -> dict[str, Any]:
+    """Fit ``model`` (M²VAE or a baseline, through the one training loop; an untrained reference as it is) for the
+    cell ``cell``, resuming from the cell's resume state when there is one of this very code; returns what the cell
+    records: the best epoch and its validation HR@5 (``History.summary``), and where a resumed cell started."""
+    if not hasattr(model, "trainer"):  # an untrained reference
+        return model.fit(progress=False).summary()
+    import torch
+
+    from ..m2vae import atomic_torch_save
+    from ..provenance import source_hash
+
+    state_file = resume_path(cell)
+    trainer = model.trainer(progress=False)
+    before: dict[str, Any] = {}
+    if state_file.is_file():
+        state = torch.load(state_file, map_location="cpu", weights_only=False)
+        if state.get("source") == source_hash():  # a state of other code is not resumed: the cell starts again
+            trainer.load_state_dict(state["trainer"])
+            before = {"resumed_at_epoch": trainer.epoch, "seconds_before_resume": state["seconds"]}
+    t0 = time.perf_counter()
+
+    def save() -> None:
+        seconds = before.get("seconds_before_resume", 0.0) + time.perf_counter() - t0
+        atomic_torch_save({"trainer": trainer.state_dict(), "source": source_hash(), "seconds": seconds}, state_file)
+
+    model.history = trainer.run(checkpoint=save)
+    state_file.unlink(missing_ok=True)  # the cell's result replaces it
+    return model.history.summary() | before
 
 
 def run_cells(out: Path, cells: list[Cell], what: str, progress: bool = True, force_stale: bool = False) -> None:

@@ -36,8 +36,7 @@ from ..evaluation.protocols import PROTOCOLS, evaluate
 from ..m2vae import M2VAE
 from ..provenance import LOG_FILE, ConsoleLog, provenance
 from ..runs import write_json
-from ..train.trainer import History
-from .cells import run_cells
+from .cells import fit_cell, run_cells
 from .models import Spec, build_model, check_model_name, m2vae_config
 from .table import results_table
 
@@ -221,9 +220,7 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
             splits[seed] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
         split = splits[seed]
         rec = build_model(model, ds, split, seed, spec, device)
-        info = rec.fit(progress=False)
-        if isinstance(info, History):
-            info = {"best_epoch": info.best_epoch, "best_val_hr@5": info.best_score}
+        info = fit_cell(rec, cell_path(out, model, seed))
         if checkpoints and isinstance(rec, M2VAE):
             rec.save(cell_path(out, model, seed).with_suffix(".pt"))
         with torch.inference_mode():
@@ -270,7 +267,9 @@ def write_results(out: Path, models: Sequence[str], seeds: int | dict[str, int],
                              "n_queries": metrics.get("n_queries"),
                              "n_unrankable_positives": metrics.get("n_unrankable_positives"),
                              "best_epoch": cell["info"].get("best_epoch"),
-                             "val_hr@5": cell["info"].get("best_val_hr@5"), "seconds": cell["seconds"]})
+                             "val_hr@5": cell["info"].get("best_val_hr@5"),
+                             # a cell resumed after a kill: this process's time plus the time before it
+                             "seconds": cell["seconds"] + cell["info"].get("seconds_before_resume", 0.0)})
     frame = pd.DataFrame(rows)
     atomic_write(out / "results.csv", lambda tmp: frame.to_csv(tmp, index=False))
     text = results_table(frame, ks, highlight, references=REFERENCES)

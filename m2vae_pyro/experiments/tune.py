@@ -30,7 +30,7 @@ from ..data.errors import DataError
 from ..data.split import cold_start_split
 from ..m2vae import M2VAE
 from ..provenance import LOG_FILE, ConsoleLog
-from .cells import run_cells
+from .cells import fit_cell, run_cells
 from .harness import code_defaults, open_experiment
 from .models import Spec, build_model, m2vae_config
 
@@ -102,14 +102,11 @@ def run_tune(dataset: str | Dataset, data_dir: Path | None, out: Path, grid: Gri
         key = (seed, cfg.cold_fraction, cfg.threshold)
         if key not in splits:
             splits[key] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
-        if model == "m2vae":
-            history = M2VAE(ds, cfg, splits[key], device=device).fit(progress=False)
-            best_epoch, score = history.best_epoch, history.best_score
-        else:
-            info = build_model(model, ds, splits[key], seed, Spec(name, epochs, overrides), hyper=point).fit(
-                progress=False)
-            best_epoch, score = info["best_epoch"], info["best_val_hr@5"]
-        return {"point": point, "seed": seed, "best_epoch": best_epoch, "val_hr@5": score}
+        rec = (M2VAE(ds, cfg, splits[key], device=device) if model == "m2vae"
+               else build_model(model, ds, splits[key], seed, Spec(name, epochs, overrides), hyper=point))
+        info = fit_cell(rec, _cell_path(out, point, seed))
+        score = info.pop("best_val_hr@5", float("-inf"))
+        return {"point": point, "seed": seed, "best_epoch": info.pop("best_epoch"), "val_hr@5": score, **info}
 
     with ConsoleLog(out / LOG_FILE):
         run_cells(out, [(_cell_path(out, p, s), f"{point_label(p)} seed {s}", partial(cell, s, p))
@@ -124,7 +121,8 @@ def write_tune_results(out: Path, points: list[dict[str, Any]], seeds: int, mode
         for seed in range(seeds):
             cell = json.loads(_cell_path(out, point, seed).read_text())
             rows.append({"point": point_label(point), **point, "seed": seed, "val_hr@5": cell["val_hr@5"],
-                         "best_epoch": cell["best_epoch"], "seconds": cell["seconds"]})
+                         "best_epoch": cell["best_epoch"],
+                         "seconds": cell["seconds"] + cell.get("seconds_before_resume", 0.0)})
     frame = pd.DataFrame(rows)
     atomic_write(out / "tune.csv", lambda tmp: frame.to_csv(tmp, index=False))
     text = tune_table(frame, seeds, model, dataset)

@@ -1,8 +1,9 @@
-"""SVI in Pyro's local-parameter mode: ``TraceMeanField_ELBO()(model, guide)`` and a plain Adam loop.
+"""The one training loop of every model: a :class:`Trainer` runs a training plan (``train/plan.py``) — M²VAE's SVI
+(``train/svi.py``) or a learned baseline (``baselines/base.py``) — under a :class:`~m2vae_pyro.budget.Budget`.
 
-The loop is a :class:`Trainer` whose whole state (weights, optimiser, counters, history, RNG states) is one
-``state_dict``: a run interrupted between two steps resumes exactly where it stopped. Batches come from
-``TripleSampler.epoch(seed, epoch, start=batch)``, a stream derived from the seed and the epoch only.
+The trainer's whole state (weights, optimiser, counters, history, RNG states) is one ``state_dict``: a run
+interrupted between two steps resumes exactly where it stopped, because a plan's batches depend on the seed and the
+epoch only (``TripleSampler.epoch(seed, epoch, start=batch)``).
 """
 
 from __future__ import annotations
@@ -12,19 +13,17 @@ import copy
 import math
 import random
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyro
 import torch
 
-from ..config import Config
-from ..data.batch import TripleBatch
-from ..data.sampling import TripleSampler
-from ..programs import M2VAEGuide, M2VAEModel, elbo_loss
+from ..budget import Budget
 from .errors import Interrupted, TrainingError
+from .plan import TrainingPlan
 
 
 @dataclass
@@ -33,6 +32,14 @@ class History:
     best_epoch: int = -1
     best_score: float = -math.inf
     best_state: dict | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The best epoch (0 for an untrained model) and its validation HR@5 when there was one, as an experiment
+        cell records them."""
+        out: dict[str, Any] = {"best_epoch": self.best_epoch}
+        if math.isfinite(self.best_score):
+            out["best_val_hr@5"] = self.best_score
+        return out
 
 
 def _check_finite(terms: dict[str, float], step: int) -> None:
@@ -70,45 +77,39 @@ def set_rng_state(state: dict) -> None:
 
 
 class Trainer:
-    """Trains ``model``/``guide`` for ``cfg.epochs``, early-stopping on ``validate()`` (higher is better).
+    """Trains ``plan`` for ``budget.epochs``, early-stopping on ``plan.validate()`` (higher is better).
 
-    ``run()`` returns the history and leaves the networks at the best validation state. ``should_stop`` is polled
-    after every step; when it answers true the loop raises :class:`Interrupted` with a consistent state.
+    ``run()`` returns the history and leaves the plan's module at its best validation state, in eval mode.
+    ``should_stop`` is polled after every step; when it answers true the loop raises :class:`Interrupted` with a
+    consistent state.
     """
 
-    def __init__(self, model: M2VAEModel, guide: M2VAEGuide, sampler: TripleSampler, cfg: Config,
-                 validate: Callable[[], float] | None = None, on_improve: Callable[[History], None] | None = None,
+    def __init__(self, plan: TrainingPlan, budget: Budget, on_improve: Callable[[History], None] | None = None,
                  progress: bool = True):
-        self.model, self.guide, self.sampler, self.cfg = model, guide, sampler, cfg
-        self.validate, self.on_improve, self.progress = validate, on_improve, progress
-        self.elbo = elbo_loss(model, guide)
+        self.plan, self.budget, self.module = plan, budget, plan.module
+        self.on_improve, self.progress = on_improve, progress
         self.rank, self.world = rank_and_world()
-        self.loss_fn = self.elbo
-        if self.world > 1:
-            # DDP broadcasts rank 0's weights now and averages gradients in backward(): each rank's loss is an
-            # unbiased estimate (plate scale N / local batch), so their mean is too. Some parameters are unused
-            # by a given variant (e.g. the weighted-PoE weights under the MoE fusion).
-            self.loss_fn = torch.nn.parallel.DistributedDataParallel(self.elbo, find_unused_parameters=True)
-            pyro.set_rng_seed(cfg.seed + self.rank)  # different guide noise per rank
+        self.params = list(plan.trainable_parameters())
         # fused: one kernel over all parameters instead of ~10 passes each over the dense embedding tables
-        self.optim = torch.optim.Adam(self.elbo.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        self.optim = torch.optim.Adam(self.params, lr=budget.lr, weight_decay=budget.weight_decay, fused=True)
         self.history = History()
-        # the moving average of the weights (Config.weight_ema), zero-initialised and bias-corrected
-        self.ema = ({k: torch.zeros_like(p) for k, p in self.model.named_parameters()} if cfg.weight_ema else None)
+        # the moving average of the weights (Budget.weight_ema), zero-initialised and bias-corrected
+        self.ema = ({k: torch.zeros_like(p) for k, p in self.module.named_parameters()} if budget.weight_ema
+                    else None)
         self.epoch = self.batch = self.step = self.stale = 0
         self._sums: dict[str, float] = {}
         self._epoch_seconds = 0.0
 
     # -- checkpointing ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"weights": self.model.state_dict(), "optim": self.optim.state_dict(),
+        return {"weights": self.module.state_dict(), "optim": self.optim.state_dict(),
                 "counters": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "stale": self.stale},
                 "sums": dict(self._sums), "epoch_seconds": self._epoch_seconds,
                 "history": copy.deepcopy(self.history.__dict__), "rng": rng_state(),
                 "ema": None if self.ema is None else {k: v.clone() for k, v in self.ema.items()}}
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["weights"])
+        self.module.load_state_dict(state["weights"])
         self.optim.load_state_dict(state["optim"])
         for k, v in state["counters"].items():
             setattr(self, k, v)
@@ -125,22 +126,18 @@ class Trainer:
         between two steps when ``CHECKPOINT_SECONDS`` have passed since the last call (long epochs)."""
         from tqdm.auto import tqdm
 
-        cfg, nets, n = self.cfg, self.model.nets, len(self.sampler)
-        global_batch = cfg.batch_size * self.world  # batch_size is per rank
-        n_batches = self.sampler.n_batches(global_batch, self.world)
+        plan, module, epochs = self.plan, self.module, self.budget.epochs
+        n_batches = plan.n_batches()
         last_saved = time.perf_counter()
         with pyro.validation_enabled(False):  # shape checks cost ~10% per step; the tests run with them on
-            while self.epoch < cfg.epochs:
-                nets.train()
+            while self.epoch < epochs:
+                module.train()
                 t0 = time.perf_counter()
-                batches = self.sampler.epoch(cfg.seed, self.epoch, global_batch, start=self.batch,
-                                             shard=(self.rank, self.world))
-                bar = tqdm(batches, total=n_batches, initial=self.batch, disable=not self.progress or self.rank > 0,
-                           leave=False,
-                           desc=f"epoch {self.epoch + 1}/{cfg.epochs}")
-                device = self.model.nets.item_emb.weight.device
-                for triples in bar:
-                    terms = self._step(TripleBatch.from_triples(triples, n, device))
+                bar = tqdm(plan.epoch_batches(self.epoch, self.batch), total=n_batches, initial=self.batch,
+                           disable=not self.progress or self.rank > 0, leave=False,
+                           desc=f"epoch {self.epoch + 1}/{epochs}")
+                for batch in bar:
+                    terms = self._step(batch)
                     self.batch += 1
                     bar.set_postfix({k: f"{v:.3f}" for k, v in terms.items() if k != "loss"})
                     if should_stop():
@@ -153,28 +150,18 @@ class Trainer:
                         t0 = last_saved = now
                         checkpoint()
                 self._epoch_seconds += time.perf_counter() - t0
-                if self._end_epoch(n_batches):
+                if self._end_epoch():
                     break
                 if checkpoint is not None:
                     checkpoint()
                     last_saved = time.perf_counter()
         if self.history.best_state is not None:
-            self.model.load_state_dict(self.history.best_state)
-        nets.eval()
+            module.load_state_dict(self.history.best_state)
+        module.eval()
         return self.history
 
-    def _step(self, batch: TripleBatch) -> dict[str, float]:
-        cfg, model = self.cfg, self.model
-        warmup = min(1.0, (self.step + 1) / cfg.kl_warmup_steps) if cfg.kl_warmup_steps else 1.0
-        views = model.nets.views(batch.items)  # the encoder pass, shared by guide and model as an argument
-        with warnings.catch_warnings():
-            # Pyro's generic NaN warning; _check_finite below names the term and the step instead.
-            warnings.filterwarnings("ignore", message="Encountered NaN")
-            loss = self.loss_fn(batch, views, cfg.kl_weight * warmup)
-        total = float(loss.detach())
-        terms = {k: float(v) for k, v in model.last_terms.items()}
-        weighted = float(model.last_factor_total)  # Σ weight · mean of every factor, as the model added them
-        terms = {"loss": total / batch.size, "elbo": total / batch.size - weighted, **terms}
+    def _step(self, batch: Any) -> dict[str, float]:
+        loss, terms = self.plan.training_step(batch, self.step)
         _check_finite(terms, self.step)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
@@ -184,8 +171,8 @@ class Trainer:
         self.step += 1
         if self.ema is not None:
             with torch.no_grad():
-                decay = self.cfg.weight_ema
-                for k, p in self.model.named_parameters():
+                decay = self.budget.weight_ema
+                for k, p in self.module.named_parameters():
                     self.ema[k].mul_(decay).add_(p.detach(), alpha=1.0 - decay)
         for k, v in terms.items():
             self._sums[k] = self._sums.get(k, 0.0) + v
@@ -195,7 +182,7 @@ class Trainer:
         """The bias-corrected moving average of every parameter (``None`` without ``weight_ema``)."""
         if self.ema is None or not self.step:
             return None
-        correction = 1.0 - self.cfg.weight_ema ** self.step
+        correction = 1.0 - self.budget.weight_ema ** self.step
         return {k: v / correction for k, v in self.ema.items()}
 
     @contextlib.contextmanager
@@ -205,7 +192,7 @@ class Trainer:
         if averaged is None:
             yield
             return
-        params = dict(self.model.named_parameters())
+        params = dict(self.module.named_parameters())
         raw = {k: p.detach().clone() for k, p in params.items()}
         with torch.no_grad():
             for k, p in params.items():
@@ -220,30 +207,30 @@ class Trainer:
     def _check_in_sync(self) -> None:
         """Every rank must hold the same weights after every step (a cheap fingerprint, all-gathered)."""
         with torch.no_grad():
-            mine = torch.stack([p.detach().double().sum() for p in self.elbo.parameters()])
+            mine = torch.stack([p.detach().double().sum() for p in self.params])
         everyone = [torch.empty_like(mine) for _ in range(self.world)]
         torch.distributed.all_gather(everyone, mine)
         if any(not torch.equal(everyone[0], other) for other in everyone[1:]):
             raise TrainingError(f"ranks hold different weights after step {self.step}")
 
-    def _end_epoch(self, n_batches: int) -> bool:
+    def _end_epoch(self) -> bool:
         """Validation, history row, early stopping; returns whether to stop."""
-        cfg, nets, history = self.cfg, self.model.nets, self.history
+        budget, history = self.budget, self.history
         row = {"epoch": self.epoch + 1, "step": self.step, "seconds": self._epoch_seconds}
-        row |= {k: v / n_batches for k, v in self._sums.items()}
+        row |= {k: v / max(self.batch, 1) for k, v in self._sums.items()}  # means over the epoch's batches
         stop = False
-        if self.validate is not None and (self.epoch + 1) % cfg.eval_every == 0:
-            nets.eval()
+        if (self.epoch + 1) % budget.eval_every == 0:
+            self.module.eval()
             with self.averaged_weights():
-                row["val_hr@5"] = score = self.validate()
+                row["val_hr@5"] = score = self.plan.validate()
                 if score > history.best_score:
                     history.best_score, history.best_epoch, self.stale = score, self.epoch + 1, 0
-                    history.best_state = copy.deepcopy(self.model.state_dict())  # networks and prior
+                    history.best_state = copy.deepcopy(self.module.state_dict())
                     if self.on_improve is not None:
                         self.on_improve(history)
                 else:
                     self.stale += 1
-            stop = self.stale >= cfg.patience
+            stop = self.stale >= budget.patience
         history.rows.append(row)
         if self.progress and self.rank == 0:
             from tqdm.auto import tqdm
@@ -254,11 +241,10 @@ class Trainer:
         return stop
 
 
-def fit(model: M2VAEModel, guide: M2VAEGuide, sampler: TripleSampler, cfg: Config,
-        validate: Callable[[], float] | None = None, on_improve: Callable[[History], None] | None = None,
+def fit(plan: TrainingPlan, budget: Budget, on_improve: Callable[[History], None] | None = None,
         progress: bool = True) -> History:
     """Train from scratch (see :class:`Trainer`)."""
-    return Trainer(model, guide, sampler, cfg, validate, on_improve, progress).run()
+    return Trainer(plan, budget, on_improve, progress).run()
 
 
 def seed_everything(seed: int) -> None:
