@@ -9,7 +9,7 @@ budget is enough: the loops must agree to the last bit). Runs on any commit (it 
 Last line: ``cells that differ: N of M``.
 
 Usage: python benchmarks/verify_one_loop.py [--models ccfcrec,gorec,...] [--epochs 3] [--patience 15]
-       [--compare benchmarks/experiments/ml-100k] [--save FILE | --against FILE] [--data-dir DIR]
+       [--compare benchmarks/experiments/ml-100k] [--save FILE | --against FILE] [--threads 1] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ def main() -> None:
     p.add_argument("--compare", type=Path, default=None)
     p.add_argument("--save", type=Path, default=None)
     p.add_argument("--against", type=Path, default=None)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-dir", default=None)
     args = p.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     ds = load_or_exit(args.dataset, args.data_dir, images=True, progress=False)
     spec = Spec(args.dataset, epochs=args.epochs, overrides={"patience": args.patience})
     cfg = m2vae_config("m2vae", spec, 0)

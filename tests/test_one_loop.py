@@ -131,3 +131,15 @@ def test_the_device_is_a_budget_setting_applied_or_refused():
         load_config("ml-100k", device="gpu")
     assert load_config("ml-100k", device="cuda:1").device == "cuda:1"  # checked against the machine where used
     assert math.isfinite(Settings().lr) and Settings().device == Config().device == "cpu"
+
+
+def test_train_applies_or_refuses_the_device_setting(tmp_path, capsys):
+    from m2vae_pyro.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "ml-100k", "--out", str(run), "--device", "cpu", "--set", "device=cuda"]) == 2
+    assert "--device cpu and --set device=cuda disagree" in capsys.readouterr().err
+    if not torch.cuda.is_available():  # the setting reaches the device check, never silently the CPU
+        assert main(["train", "ml-100k", "--out", str(run), "--set", "device=cuda"]) == 2
+        assert "no CUDA device is available" in capsys.readouterr().err
+    assert not run.exists()
