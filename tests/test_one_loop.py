@@ -143,3 +143,12 @@ def test_train_applies_or_refuses_the_device_setting(tmp_path, capsys):
         assert main(["train", "ml-100k", "--out", str(run), "--set", "device=cuda"]) == 2
         assert "no CUDA device is available" in capsys.readouterr().err
     assert not run.exists()
+
+
+def test_an_experiment_hands_the_baselines_the_shared_budget():
+    from m2vae_pyro.experiments.models import Spec, baseline_settings
+
+    settings = baseline_settings(Spec("ml-100k", 7, {"patience": 3, "eval_every": 2, "batch_size": 512}), seed=4)
+    assert (settings.epochs, settings.patience, settings.eval_every, settings.batch_size, settings.seed) == \
+        (7, 3, 2, 512, 4)
+    assert (settings.lr, settings.weight_decay) == (Settings().lr, Settings().weight_decay)  # each model's own

@@ -52,7 +52,7 @@ def cell_path(out: Path, model: str, seed: int) -> Path:
 
 
 # Fields of M²VAE's config that the baselines' cells read too (the split and the triples all models share).
-_SHARED_FIELDS = frozenset({"c_p", "c_n", "batch_size", "patience", "cold_fraction", "threshold"})
+_SHARED_FIELDS = frozenset({"c_p", "c_n", "batch_size", "patience", "eval_every", "cold_fraction", "threshold"})
 
 
 def _completed(old: dict) -> dict:

@@ -61,11 +61,12 @@ def m2vae_config(name: str, spec: Spec, seed: int):
 
 
 def baseline_settings(spec: Spec, seed: int) -> Settings:
-    """The budget a baseline cell shares with the M²VAE cells: seed, triples (c_p, c_n, batch), epoch cap and
-    patience come from the experiment's M²VAE config; the model's own hyperparameters are its own."""
+    """The budget a baseline cell shares with the M²VAE cells: seed, triples (c_p, c_n, batch), epoch cap, patience
+    and validation interval come from the experiment's M²VAE config; the model's own hyperparameters (its lr and
+    weight decay among them) are its own."""
     cfg = m2vae_config("m2vae", spec, seed)
     return Settings(seed=seed, c_p=cfg.c_p, c_n=cfg.c_n, batch_size=cfg.batch_size, patience=cfg.patience,
-                    epochs=cfg.epochs)
+                    epochs=cfg.epochs, eval_every=cfg.eval_every)
 
 
 def build_model(name: str, ds: Dataset, split: ColdStartSplit, seed: int, spec: Spec,
