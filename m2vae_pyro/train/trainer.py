@@ -28,6 +28,9 @@ from .plan import TrainingPlan
 
 @dataclass
 class History:
+    """What a training run leaves, whatever the model: a row per epoch (mean of each logged term over the epoch's
+    batches, its seconds, the validation score), the best epoch, its score and its state."""
+
     rows: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
     best_score: float = -math.inf
