@@ -325,6 +325,12 @@ def _device(name: str | None) -> str:
     return name
 
 
+def _cells_device(args: argparse.Namespace) -> str:
+    """Where an experiment's or a search's M²VAE cells train: ``--device`` or ``--set device=…`` (refused when the
+    two disagree, checked against this machine); the baselines train on the CPU."""
+    return _device(_with_flags(_overrides(args) or {}, device=args.device).get("device"))
+
+
 def _train_distributed(args: argparse.Namespace, cfg, device: str) -> int:
     import os
 
@@ -479,7 +485,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(default)
     return _run_and_show(lambda: run_experiment(
         args.dataset, args.data_dir, args.out, models, args.seeds, args.epochs, _overrides(args) or None,
-        highlight="m2vae" if args.kind == "experiment" else "full", force=args.force, device=_device(args.device),
+        highlight="m2vae" if args.kind == "experiment" else "full", force=args.force, device=_cells_device(args),
         checkpoints=not args.no_checkpoints, force_stale=args.force_stale, seeds_of=_seeds_of(args.seeds_of)),
         args.out, "results.csv", "table.md")
 
@@ -528,7 +534,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     return _run_and_show(lambda: run_tune(
         args.dataset, args.data_dir, args.out, _parse_grid(args.grid, args.model), args.seeds, args.epochs,
-        _overrides(args) or None, force=args.force, device=_device(args.device), model=args.model,
+        _overrides(args) or None, force=args.force, device=_cells_device(args), model=args.model,
         force_stale=args.force_stale),
         args.out, "tune.csv", "tune.md")
 

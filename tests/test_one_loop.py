@@ -152,3 +152,16 @@ def test_an_experiment_hands_the_baselines_the_shared_budget():
     assert (settings.epochs, settings.patience, settings.eval_every, settings.batch_size, settings.seed) == \
         (7, 3, 2, 512, 4)
     assert (settings.lr, settings.weight_decay) == (Settings().lr, Settings().weight_decay)  # each model's own
+
+
+def test_an_experiment_applies_or_refuses_the_device_of_its_m2vae_cells(tmp_path, capsys):
+    from m2vae_pyro.cli import main
+
+    out = tmp_path / "exp"
+    argv = ["experiment", "ml-100k", "--out", str(out), "--models", "m2vae", "--seeds", "1"]
+    assert main(argv + ["--device", "cpu", "--set", "device=cuda"]) == 2
+    assert "disagree" in capsys.readouterr().err
+    if not torch.cuda.is_available():  # --set device=cuda reaches the device check, never silently the CPU
+        assert main(argv + ["--set", "device=cuda"]) == 2
+        assert "no CUDA device is available" in capsys.readouterr().err
+    assert not out.exists()

@@ -181,7 +181,7 @@ def open_experiment(out: Path, dataset: str | Dataset, data_dir: Path | None, me
 def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, models: Sequence[str] = DEFAULT_MODELS,
                    seeds: int = 5, epochs: int | None = None, overrides: dict[str, Any] | None = None,
                    ks: tuple[int, ...] = (5, 10, 20), highlight: str = "m2vae", force: bool = False,
-                   progress: bool = True, device: str = "cpu", checkpoints: bool = True,
+                   progress: bool = True, device: str | None = None, checkpoints: bool = True,
                    force_stale: bool = False, seeds_of: dict[str, int] | None = None) -> pd.DataFrame:
     """Train and evaluate every (model, seed) cell not finished yet; return and write the results.
 

@@ -70,8 +70,9 @@ def baseline_settings(spec: Spec, seed: int) -> Settings:
 
 
 def build_model(name: str, ds: Dataset, split: ColdStartSplit, seed: int, spec: Spec,
-                device: str = "cpu", hyper: dict[str, Any] | None = None) -> Recommender:
-    """The fitted-to-be model of one cell; ``device`` applies to the M²VAE cells (the baselines run on the CPU);
+                device: str | None = None, hyper: dict[str, Any] | None = None) -> Recommender:
+    """The fitted-to-be model of one cell; ``device`` applies to the M²VAE cells (default: their config's; the
+    baselines run on the CPU);
     ``hyper`` overrides a baseline's own hyperparameters (a point of its grid)."""
     check_model_name(name)
     if name in BASELINES:

@@ -74,7 +74,7 @@ def _cell_path(out: Path, point: dict[str, Any], seed: int) -> Path:
 
 def run_tune(dataset: str | Dataset, data_dir: Path | None, out: Path, grid: Grid | None = None, seeds: int = 2,
              epochs: int | None = None, overrides: dict[str, Any] | None = None, force: bool = False,
-             progress: bool = True, device: str = "cpu", model: str = "m2vae", force_stale: bool = False
+             progress: bool = True, device: str | None = None, model: str = "m2vae", force_stale: bool = False
              ) -> pd.DataFrame:
     """Fit ``model`` (M²VAE or a learned baseline) at every grid point × seed not finished yet; return the points
     ranked by mean validation HR@5. ``grid = None``: the baseline's own ``GRID``. ``overrides`` are M²VAE Config
