@@ -30,7 +30,8 @@ Deliberate differences:
 - ``u⁻`` is the triple's negative user of the same item (the paper's formula conditions all three terms on one
   item) where the code draws negative (user, item) pairs from a separate list; positives are our seeded triples;
 - one Adam (the one training loop's, ``train/trainer.py``) whose two parameter sets never get a gradient in the
-  same step — the generator's output is detached in ``L_D`` and the discriminator's weights in ``L_G`` — so it acts as the two Adams of the code;
+  same step — the generator's output is detached in ``L_D`` and the discriminator's weights in ``L_G`` — so
+  it acts as the two Adams of the code;
   at most ``epochs`` (D, G) epoch pairs with early stopping on validation HR@5 for their fixed 200–300;
 - ``neg_weight`` scales the negative-user term of ``L_D`` (1 in the paper) so that the grid can vary it.
 """
