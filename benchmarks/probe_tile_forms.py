@@ -24,7 +24,8 @@ N, ITEMS, H = 12, 336, 256
 def main() -> None:
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
-    base, w, p = torch.randn(ITEMS, H, generator=g), torch.rand(2, N, ITEMS, generator=g), torch.randn(2, ITEMS, H, generator=g)
+    base, w = torch.randn(ITEMS, H, generator=g), torch.rand(2, N, ITEMS, generator=g)
+    p = torch.randn(2, ITEMS, H, generator=g)
     w_out, bias = torch.randn(N, H, generator=g), torch.randn(N, generator=g)
     buf = torch.empty(N, ITEMS, H)
 
