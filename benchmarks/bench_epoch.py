@@ -11,7 +11,7 @@ Last line: ``m2vae epoch / ccfcrec epoch: X`` on ML-100K (issue 34: X ≤ 2), af
 dataset run.
 
 Usage: python benchmarks/bench_epoch.py [--datasets ml-100k,amazon-beauty] [--models m2vae,paper-literal,...]
-       [--threads 1] [--data-dir DIR]
+       [--threads 1] [--set KEY=VALUE …] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ def main() -> None:
     p.add_argument("--datasets", default="ml-100k,amazon-beauty")
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config field of the M²VAE rows (e.g. view_draws=item), as m2vae's --set")
     p.add_argument("--data-dir", default=None)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -42,7 +44,10 @@ def main() -> None:
     print("| dataset | model | pre-training s | epoch + validation s | total s |")
     print("|---|---|---|---|---|")
     epochs: dict[tuple[str, str], float] = {}
-    for name, model, _, _, rec in table3_cells(args.datasets, args.models, args.data_dir):
+    from m2vae_pyro.config import parse_field
+
+    overrides = {k: parse_field(k, v) for k, _, v in (pair.partition("=") for pair in args.set)}
+    for name, model, _, _, rec in table3_cells(args.datasets, args.models, args.data_dir, overrides):
         if rec is not None:
             pre = 0.0
             if hasattr(rec, "prepare"):  # time the baselines' one-off pre-training on its own

@@ -1,5 +1,5 @@
 """What drawing the views ``z_a``, ``z_c``, ``z_com`` once per distinct item (instead of once per triple) would save
-(issue 34's next lever, not taken: it changes the model's plate structure).
+(issue 34; since taken as an option, ``Config.view_draws = item``: docs/paper-map.md).
 
 An isolated forward + backward of the view-side work of a step — the reparametrised draws, the KL of the unique
 views against N(0, I) (Eq. 23) and the pairwise DCL (Eq. 9–10) — on ML-100K's shapes: 1,024 triples over 451

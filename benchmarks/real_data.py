@@ -25,17 +25,17 @@ def load_or_exit(name: str, data_dir: str | Path | None, **kwargs):
         sys.exit(f"{Path(sys.argv[0]).name}: error: {exc}")
 
 
-def table3_cells(datasets: str, models: str, data_dir: str | Path | None):
+def table3_cells(datasets: str, models: str, data_dir: str | Path | None, overrides: dict | None = None):
     """``(dataset, model, dataset object, split, model or None)`` for each comma-separated dataset and model, each
-    model built as its seed-0 experiment cell is (``experiments/models.py::build_model``, a one-epoch budget); a
-    method that is not available prints its row here and yields ``None``."""
+    model built as its seed-0 experiment cell is (``experiments/models.py::build_model``, a one-epoch budget,
+    ``overrides`` on the M²VAE config); a method that is not available prints its row here and yields ``None``."""
     from m2vae_pyro.data.split import cold_start_split
     from m2vae_pyro.experiments.harness import unavailable
     from m2vae_pyro.experiments.models import Spec, build_model, m2vae_config
 
     for name in datasets.split(","):
         ds = load_or_exit(name, data_dir, images=True, progress=False)
-        spec = Spec(name, epochs=1)
+        spec = Spec(name, epochs=1, overrides=overrides)
         cfg = m2vae_config("m2vae", spec, 0)
         split = cold_start_split(ds, 0, cfg.cold_fraction, cfg.threshold)
         for model in models.split(","):

@@ -61,6 +61,11 @@ class Config(Budget):
     # constant, so that the ranking terms train the path cold items are scored by, and the ELBO's gradient does not
     # narrow the prior on examples it cannot see: their KL is 0)
     dropped_id: str = "fused"
+    # how often the unique and common views z_a, z_c, z_com (Eq. 8) are drawn in a training step: "triple" (once per
+    # example, as every site of the triples plate) | "item" (once per distinct item of the batch, its examples
+    # sharing the draw; the view sites' KL weighted by each item's count of examples: the same expected ELBO, the
+    # draws of one item's examples correlated; docs/paper-map.md "Per-item work")
+    view_draws: str = "triple"
     # the formulation preset whose values these are (PRESET_NAMES): the class defaults are version 2's values, so
     # they are labelled v2; replace(preset=…) applies a preset's values (load_config: the default preset, version 3)
     preset: str = "v2"
@@ -153,7 +158,8 @@ class Config(Budget):
                    "image_norm": ("none", "center_l2"), "z_scale": ("views", "learned"),
                    "content_norm": ("none", "l2"), "latent_grad": ("shared", "detached"),
                    "id_target": ("shared", "data"), "obs_noise": ("fixed", "learned", "optimal"),
-                   "decoder_z": ("mlp", "residual"), "dropped_id": ("fused", "cold")}
+                   "decoder_z": ("mlp", "residual"), "dropped_id": ("fused", "cold"),
+                   "view_draws": ("triple", "item")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise DataError(None, f"config field {name} = {getattr(self, name)!r}; choose one of {allowed}")

@@ -26,7 +26,11 @@ SETTINGS = {**{v: VARIANTS[v] for v in ("full", "w/o-common", "weighted-poe", "w
             "v3 with decoder dropout": {"decoder_z": "residual", "prior": "residual", "cold_path": "prior",
                                         "dropped_id": "cold", "decoder_dropout": 0.5},
             "v3 with a mixture prior": {"decoder_z": "residual", "prior": "mixture", "cold_path": "prior",
-                                        "dropped_id": "cold", "id_target": "data", "obs_noise": "optimal"}}
+                                        "dropped_id": "cold", "id_target": "data", "obs_noise": "optimal"},
+            "views drawn per item": {"view_draws": "item"},
+            "v3, views drawn per item": {"decoder_z": "residual", "prior": "residual", "cold_path": "prior",
+                                         "dropped_id": "cold", "id_target": "data", "obs_noise": "optimal",
+                                         "combine": "poe", "view_draws": "item"}}
 
 
 @pytest.mark.parametrize("elbo_class", [pyro.infer.TraceMeanField_ELBO, MeanFieldELBO])  # Pyro's, and training's

@@ -97,3 +97,19 @@ def test_facade_sample_posterior_keeps_the_callers_order():
         m.sample_posterior_indices(items, users=np.array([0, 1]))
     with pytest.raises(ValueError, match="items: indices"):
         m.sample_posterior_indices(np.array([ds.n_items]))
+
+
+def test_views_drawn_per_item_are_shared_by_the_pairs_of_an_item():
+    """Under ``view_draws = item`` a cold item's view draws are shared by its pairs (as by its triples in training),
+    its ``z`` is drawn per pair; every site keeps one row per requested pair."""
+    ds = tiny_dataset()
+    m = M2VAE(ds, Config().replace(d=8, decoder_hidden=16, c_p=2, c_n=3, batch_size=32, epochs=1, threshold=None,
+                                   view_draws="item"))
+    m.fit(progress=False)
+    c = m.split.items("test")[:2]
+    items, users = np.array([c[0], c[0], c[1]]), np.array([0, 1, 0])
+    draws = m.sample_posterior_indices(items, users, num_samples=6)
+    z_a, z = draws.samples["z_a"], draws.samples["z"]
+    assert z_a.shape == (6, 3, 8) and z.shape == (6, 3, 8)
+    assert np.array_equal(z_a[:, 0], z_a[:, 1]) and not np.array_equal(z_a[:, 0], z_a[:, 2])
+    assert not np.array_equal(z[:, 0], z[:, 1])

@@ -2,6 +2,7 @@
 backward, the co-occurrence term on table rows, the views of distinct items, and what a step computes once."""
 
 import numpy as np
+import pyro
 import pytest
 import torch
 from test_model import SMALL, build
@@ -102,6 +103,33 @@ def test_the_mean_loss_is_that_of_one_mask_per_example():
         means[name] = (float(values.mean()), float(values.std() / len(values) ** 0.5))
     (m1, s1), (m2, s2) = means.values()
     assert abs(m1 - m2) < 4 * (s1**2 + s2**2) ** 0.5, means
+
+
+def test_views_drawn_per_item_keep_the_expected_loss_and_draw_once_per_item():
+    """``view_draws = item`` shares an item's view draws among its examples: the mean loss over many draws is that of
+    a draw per example (the KLs are analytic, each example's marginal is unchanged), within noise; the examples of
+    one item hold the same draw, and the view sites have one row per distinct item."""
+    import dataclasses
+
+    ds = tiny_dataset()
+    _, nets, model, guide, batch = build(ds)
+    nets.train()
+    means = {}
+    for draws in ("triple", "item"):
+        nets.config = dataclasses.replace(nets.config, view_draws=draws)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            values = torch.stack([plain_loss(nets, batch) for _ in range(300)])
+        means[draws] = (float(values.mean()), float(values.std() / len(values) ** 0.5))
+    (m1, s1), (m2, s2) = means.values()
+    assert abs(m1 - m2) < 4 * (s1**2 + s2**2) ** 0.5, means
+    views = nets.views(batch.items)
+    trace = pyro.poutine.trace(guide).get_trace(batch, views)
+    z_a, distinct = trace.nodes["z_a"]["value"], len(views.distinct)
+    assert z_a.shape[0] == distinct < len(batch.items)
+    assert trace.nodes["z_a"]["scale"].sum() == pytest.approx(batch.size)  # each item weighs its examples (× N / B)
+    model_trace = pyro.poutine.trace(pyro.poutine.replay(model, trace=trace)).get_trace(batch, views)
+    assert model_trace.nodes["z"]["value"].shape[0] == len(batch.items)
 
 
 def test_a_step_computes_the_content_path_prior_scale_and_user_lookup_once():

@@ -23,6 +23,11 @@ class TripleBatch:
     # (item, user) pairs for posterior draws (``of_pairs``): no ranking or contrastive term applies to them
     pairs_only: bool = False
 
+    @property
+    def scale(self) -> float:
+        """``N / B``: the weight of each example of the batch in the full-data ELBO (the plate's subsample scale)."""
+        return self.size / len(self.index)
+
     @classmethod
     def from_triples(cls, t: Triples, size: int, device: torch.device | str = "cpu") -> TripleBatch:
         def as_t(x):

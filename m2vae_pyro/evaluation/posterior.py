@@ -61,6 +61,9 @@ def draw_posterior(model: M2VAEModel, guide: M2VAEGuide, warm: np.ndarray, cold:
         views = nets.views(it)
         draws = Predictive(model, guide=partial(guide, cold=is_cold), num_samples=num_samples, return_sites=sites,
                            parallel=False)(batch, views)
+        if nets.config.view_draws == "item":  # the view sites hold a row per distinct item: one per pair here
+            for site in sites[:-2]:
+                draws[site] = draws[site].index_select(1, views.row)
         draws["score"] = (draws["e_new"] * nets.user_emb(us)).sum(-1)
         for s in out:
             out[s].append(draws[s].numpy())
@@ -76,7 +79,8 @@ def draw_pair_scores(model: M2VAEModel, guide: M2VAEGuide, items: np.ndarray, us
 
     Every pair is one row of the plate, as a training triple is: in the model each (item, user) has its own ``z``
     (and view draws), conditionally independent given the content, so independent draws per pair are the model's
-    joint posterior predictive of the score matrix. ``cold``: the cold path (no ID view), else the guide with it.
+    joint posterior predictive of the score matrix. Under ``Config.view_draws = item`` an item's pairs share its
+    view draws (as its triples do in training), and only ``z`` is drawn per pair. ``cold``: the cold path (no ID view), else the guide with it.
     ``Predictive`` draws the samples vectorised (3× faster than one pass per draw), ``max_draws`` (pair, draw)
     rows at a time, which bounds the memory of its traces.
     """

@@ -138,13 +138,13 @@ class M2VAENetworks(nn.Module):
         expected loss is unchanged; the examples of one item now share their draw (docs/paper-map.md).
         """
         distinct, row = torch.unique(items, return_inverse=True)
-        mu, logvar, present, raws, mu_com, logvar_com = self.item_views(distinct)
+        own = mu, logvar, present, raws, mu_com, logvar_com = self.item_views(distinct)
         if mu_com is not None:
             mu_com, logvar_com = mu_com[row], logvar_com[row]
         # under dropped_id = cold the model masks the likelihood of the ID-dropped triples, so it must see the mask
         has_id = self.id_present(len(items), items.device) if self.config.dropped_id == "cold" else None
         return Views(mu[:, row], logvar[:, row], present[:, row], [r[row] for r in raws], mu_com, logvar_com, has_id,
-                     items=items, distinct=distinct, item_raw=raws, row=row)
+                     items=items, distinct=distinct, item_raw=raws, row=row, item_params=own[:3] + own[4:])
 
     def item_views(self, items: torch.Tensor) -> tuple:
         """The per-item tensors of :class:`Views` for distinct ``items``: ``(mu, logvar, present, raw, mu_com,

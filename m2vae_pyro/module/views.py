@@ -20,7 +20,8 @@ class Views:
     (``Config.dropped_id = cold``), else ``None`` (the guide draws it).
 
     ``items`` ``[B]`` the examples' item ids; ``distinct`` ``[n]`` the distinct items the encoder pass ran on, with
-    their raw content ``item_raw`` and ``row`` ``[B]`` the index of each example's item among them (``per_item``).
+    their raw content ``item_raw``, their own view parameters ``item_params`` (:meth:`of_items`) and ``row`` ``[B]``
+    the index of each example's item among them (``per_item``).
 
     ``memo``: what the networks derive from these views once and reuse within the step (the content path ``F_c``,
     the residual scale of the batch, the conditional prior's parameters): the guide, the model and the ranking terms
@@ -39,7 +40,19 @@ class Views:
     distinct: torch.Tensor | None = None
     item_raw: list[torch.Tensor] | None = None
     row: torch.Tensor | None = None
+    # the distinct items' own (mu, logvar, present, mu_com, logvar_com), before indexing by example (of_items)
+    item_params: tuple | None = None
     memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def of_items(self) -> Views:
+        """The views of the distinct items themselves (``[M, n, d]``…, one row per item, ``row`` none): what the view
+        sites are drawn from under ``Config.view_draws = item``."""
+        mu, logvar, present, mu_com, logvar_com = self.item_params
+        return Views(mu, logvar, present, self.item_raw, mu_com, logvar_com, items=self.distinct)
+
+    def counts(self) -> torch.Tensor:
+        """``[n]`` how many examples each distinct item has in the batch."""
+        return torch.bincount(self.row, minlength=len(self.distinct))
 
     def per_item(self, name: str | None, compute: Callable[[torch.Tensor | None, list[torch.Tensor]], Any],
                  by_example: bool = True) -> Any:

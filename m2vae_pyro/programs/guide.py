@@ -27,8 +27,10 @@ class M2VAEGuide(PyroModule):
     def forward(self, batch: TripleBatch, views: Views, kl_scale: float = 1.0, cold: bool = False) -> None:
         nets = networks(self)  # not self.nets (see networks)
         user, _ = nets.batch_users(batch, views)  # one lookup of the user table a step
-        with pyro.plate("triples", batch.size, subsample=batch.index), poutine.scale(scale=kl_scale):
-            z_views, z_com = sample_views(nets, views, nets.view_posterior_dist)  # Eq. 3–8
+        triples = pyro.plate("triples", batch.size, subsample=batch.index)
+        with poutine.scale(scale=kl_scale):
+            z_views, z_com = sample_views(nets, views, nets.view_posterior_dist, triples, batch.scale)  # Eq. 3–8
+        with triples, poutine.scale(scale=kl_scale):
             if cold:
                 pyro.sample("z", nets.cold_dist(views, z_views, z_com, user))
                 return

@@ -14,7 +14,8 @@ from .sites import networks, sample_views
 
 
 class M2VAEModel(PyroModule):
-    """``p(e, z, z_a, z_c, z_com | a, c) · exp(−Σ factors)``, every site in ``plate("triples", N)``.
+    """``p(e, z, z_a, z_c, z_com | a, c) · exp(−Σ factors)``, every site in ``plate("triples", N)`` (the views in
+    ``plate("items")`` under ``Config.view_draws = item``: programs/sites.py).
 
     ``views`` is the encoder pass of the batch, computed once and handed to both programs; ``kl_scale`` weighs
     the latent sites (KL warm-up and weight). The last per-term means, and their weighted sum, are kept for the
@@ -30,9 +31,11 @@ class M2VAEModel(PyroModule):
     def forward(self, batch: TripleBatch, views: Views, kl_scale: float = 1.0) -> torch.Tensor:
         nets = networks(self)  # not self.nets (see networks)
         user, _ = nets.batch_users(batch, views)  # one lookup of the user table a step
-        with pyro.plate("triples", batch.size, subsample=batch.index):
+        triples = pyro.plate("triples", batch.size, subsample=batch.index)
+        with poutine.scale(scale=kl_scale):
+            z_views, z_com = sample_views(nets, views, nets.view_prior_dist, triples, batch.scale)  # Eq. 23
+        with triples:
             with poutine.scale(scale=kl_scale):
-                z_views, z_com = sample_views(nets, views, nets.view_prior_dist)  # Eq. 23
                 z = pyro.sample("z", nets.prior_dist(views, z_views, z_com, user))  # Eq. 22
             e = nets.id_target(batch.items)
             e_new = pyro.deterministic("e_new", nets.decode(z, views, e), event_dim=1)  # Eq. 19

@@ -21,10 +21,28 @@ def networks(program: torch.nn.Module) -> M2VAENetworks:
     return program._modules["nets"]
 
 
-def sample_views(nets: M2VAENetworks, views: Views, view_dist: Callable[[Views, int], dist.TorchDistribution]
-                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def sample_views(nets: M2VAENetworks, views: Views, view_dist: Callable[[Views, int], dist.TorchDistribution],
+                 triples: pyro.plate, scale: float) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Draw the unique views from ``view_dist`` (the model's prior or the guide's posterior) and the common view
-    from its PoE (the same distribution on both sides, so it adds no KL). Returns ``([M, B, d], [B, d] | None)``."""
+    from its PoE (the same distribution on both sides, so it adds no KL). Returns ``([M, B, d], [B, d] | None)``
+    (with any leading sample dimensions of a vectorised ``Predictive``).
+
+    ``Config.view_draws``: ``triple`` draws them in ``triples``, the plate of the examples; ``item`` once per
+    distinct item of the batch, in a plate ``items`` whose sites are scaled by each item's count of examples times
+    ``scale`` (the triples plate's ``N / B``), then indexed by example — the same expected ELBO: the KLs are
+    analytic, each example's view still has its item's distribution, only an item's examples share the draw.
+    """
+    if nets.config.view_draws != "item" or views.row is None:
+        with triples:
+            return _draw_views(nets, views, view_dist)
+    items = views.of_items()
+    with pyro.plate("items", len(views.distinct)), poutine.scale(scale=views.counts() * scale):
+        z_views, z_com = _draw_views(nets, items, view_dist)
+    return z_views.index_select(-2, views.row), None if z_com is None else z_com.index_select(-2, views.row)
+
+
+def _draw_views(nets: M2VAENetworks, views: Views, view_dist: Callable[[Views, int], dist.TorchDistribution]
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
     zs = []
     for m, name in enumerate(nets.view_names()):
         with poutine.mask(mask=views.present[m]):
