@@ -80,7 +80,8 @@ def draw_pair_scores(model: M2VAEModel, guide: M2VAEGuide, items: np.ndarray, us
     Every pair is one row of the plate, as a training triple is: in the model each (item, user) has its own ``z``
     (and view draws), conditionally independent given the content, so independent draws per pair are the model's
     joint posterior predictive of the score matrix. Under ``Config.view_draws = item`` an item's pairs share its
-    view draws (as its triples do in training), and only ``z`` is drawn per pair. ``cold``: the cold path (no ID view), else the guide with it.
+    view draws (as its triples do in training), and only ``z`` is drawn per pair.
+    ``cold``: the cold path (no ID view), else the guide with it.
     ``Predictive`` draws the samples vectorised (3× faster than one pass per draw), ``max_draws`` (pair, draw)
     rows at a time, which bounds the memory of its traces.
     """
