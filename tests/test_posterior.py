@@ -113,3 +113,23 @@ def test_views_drawn_per_item_are_shared_by_the_pairs_of_an_item():
     assert z_a.shape == (6, 3, 8) and z.shape == (6, 3, 8)
     assert np.array_equal(z_a[:, 0], z_a[:, 1]) and not np.array_equal(z_a[:, 0], z_a[:, 2])
     assert not np.array_equal(z[:, 0], z[:, 1])
+
+
+def test_pair_scores_chunk_whole_items_when_views_are_drawn_per_item(monkeypatch):
+    """``draw_pair_scores`` chunks the (item, user) grid; under ``view_draws = item`` each chunk holds whole items,
+    so all users of an item see one draw of its views (a chunk boundary inside an item would draw them twice)."""
+    from m2vae_pyro.data.batch import TripleBatch
+    from m2vae_pyro.evaluation.posterior import draw_pair_scores
+
+    ds = tiny_dataset()
+    m = M2VAE(ds, Config().replace(d=8, decoder_hidden=16, c_p=2, c_n=3, batch_size=32, epochs=1, threshold=None,
+                                   view_draws="item"))
+    m.fit(progress=False)
+    items, users = m.split.items("test")[:3], np.arange(5)
+    chunks = []
+    of_pairs = TripleBatch.of_pairs
+    monkeypatch.setattr(TripleBatch, "of_pairs", staticmethod(lambda it, us: chunks.append(it.tolist())
+                                                             or of_pairs(it, us)))
+    scores = draw_pair_scores(m.model, m.guide, items, users, cold=True, num_samples=4, max_draws=4 * 7)
+    assert scores.shape == (4, 3, 5) and np.isfinite(scores).all()
+    assert len(chunks) == 3 and all(chunk == [item] * 5 for chunk, item in zip(chunks, items))  # 7 pairs → 5

@@ -83,7 +83,8 @@ def draw_pair_scores(model: M2VAEModel, guide: M2VAEGuide, items: np.ndarray, us
     view draws (as its triples do in training), and only ``z`` is drawn per pair.
     ``cold``: the cold path (no ID view), else the guide with it.
     ``Predictive`` draws the samples vectorised (3× faster than one pass per draw), ``max_draws`` (pair, draw)
-    rows at a time, which bounds the memory of its traces.
+    rows at a time, which bounds the memory of its traces (under ``view_draws = item``: whole items a chunk, at
+    least one).
     """
     nets = model.nets
     nets.eval()
@@ -91,6 +92,8 @@ def draw_pair_scores(model: M2VAEModel, guide: M2VAEGuide, items: np.ndarray, us
     pair_users = np.tile(users, len(items))
     out = np.empty((num_samples, len(pair_items)), dtype=np.float32)
     max_pairs = max(1, max_draws // num_samples)
+    if nets.config.view_draws == "item" and len(users):  # whole items a chunk: an item's pairs share its views
+        max_pairs = max(1, max_pairs // len(users)) * len(users)
     for lo in range(0, len(pair_items), max_pairs):
         it = torch.from_numpy(pair_items[lo : lo + max_pairs])
         us = torch.from_numpy(pair_users[lo : lo + max_pairs])
