@@ -66,7 +66,7 @@ class M2VAE:
                                                                       config.threshold)
         self.nets = M2VAENetworks(ds, config).to(device)  # every network, the prior among them
         self.model, self.guide = programs(self.nets)
-        self.device = torch.device(device)
+        self.device = device
         self.history: History | None = None
         self._fingerprint: str | None = None  # of the trained data, computed at the first save
 

@@ -81,6 +81,20 @@ def test_content_dropout_draws_one_mask_per_distinct_item_at_the_configured_rate
     assert torch.allclose(nets.content_dropout(x).mean(), torch.tensor(1.0), atol=0.02)  # inverted: mean kept
 
 
+def _mean_loss(nets, batch, draws: int = 300) -> tuple[float, float]:
+    """The mean of the plain loss over ``draws`` draws of its noise (seeded) and the standard error of that mean."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        values = torch.stack([plain_loss(nets, batch) for _ in range(draws)])
+    return float(values.mean()), float(values.std() / len(values) ** 0.5)
+
+
+def _assert_same_mean(means: dict[str, tuple[float, float]]) -> None:
+    """Two estimators of one expected loss agree within four standard errors of their difference."""
+    (m1, s1), (m2, s2) = means.values()
+    assert abs(m1 - m2) < 4 * (s1**2 + s2**2) ** 0.5, means
+
+
 def test_the_mean_loss_is_that_of_one_mask_per_example():
     """Per-item masks change which examples share a draw, not the expected loss: the mean of the plain loss over many
     draws equals the mean with a mask per example (the views of each example encoded on its own), within noise."""
@@ -97,12 +111,8 @@ def test_the_mean_loss_is_that_of_one_mask_per_example():
     means = {}
     for name, views in (("per item", per_item), ("per example", per_example)):
         nets.views = views
-        torch.manual_seed(0)
-        with torch.no_grad():
-            values = torch.stack([plain_loss(nets, batch) for _ in range(300)])
-        means[name] = (float(values.mean()), float(values.std() / len(values) ** 0.5))
-    (m1, s1), (m2, s2) = means.values()
-    assert abs(m1 - m2) < 4 * (s1**2 + s2**2) ** 0.5, means
+        means[name] = _mean_loss(nets, batch)
+    _assert_same_mean(means)
 
 
 def test_views_drawn_per_item_keep_the_expected_loss_and_draw_once_per_item():
@@ -117,12 +127,8 @@ def test_views_drawn_per_item_keep_the_expected_loss_and_draw_once_per_item():
     means = {}
     for draws in ("triple", "item"):
         nets.config = dataclasses.replace(nets.config, view_draws=draws)
-        torch.manual_seed(0)
-        with torch.no_grad():
-            values = torch.stack([plain_loss(nets, batch) for _ in range(300)])
-        means[draws] = (float(values.mean()), float(values.std() / len(values) ** 0.5))
-    (m1, s1), (m2, s2) = means.values()
-    assert abs(m1 - m2) < 4 * (s1**2 + s2**2) ** 0.5, means
+        means[draws] = _mean_loss(nets, batch)
+    _assert_same_mean(means)
     views = nets.views(batch.items)
     trace = pyro.poutine.trace(guide).get_trace(batch, views)
     z_a, distinct = trace.nodes["z_a"]["value"], len(views.distinct)

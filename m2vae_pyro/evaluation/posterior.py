@@ -61,7 +61,7 @@ def draw_posterior(model: M2VAEModel, guide: M2VAEGuide, warm: np.ndarray, cold:
         views = nets.views(it)
         draws = Predictive(model, guide=partial(guide, cold=is_cold), num_samples=num_samples, return_sites=sites,
                            parallel=False)(batch, views)
-        if nets.config.view_draws == "item":  # the view sites hold a row per distinct item: one per pair here
+        if nets.views_drawn_per_item(views):  # the view sites hold a row per distinct item: one per pair here
             for site in sites[:-2]:
                 draws[site] = draws[site].index_select(1, views.row)
         draws["score"] = (draws["e_new"] * nets.user_emb(us)).sum(-1)

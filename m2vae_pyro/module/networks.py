@@ -138,13 +138,15 @@ class M2VAENetworks(nn.Module):
         expected loss is unchanged; the examples of one item now share their draw (docs/paper-map.md).
         """
         distinct, row = torch.unique(items, return_inverse=True)
-        own = mu, logvar, present, raws, mu_com, logvar_com = self.item_views(distinct)
-        if mu_com is not None:
-            mu_com, logvar_com = mu_com[row], logvar_com[row]
+        mu, logvar, present, raws, item_mu_com, item_logvar_com = self.item_views(distinct)
+        mu_com = logvar_com = None
+        if item_mu_com is not None:
+            mu_com, logvar_com = item_mu_com[row], item_logvar_com[row]
         # under dropped_id = cold the model masks the likelihood of the ID-dropped triples, so it must see the mask
         has_id = self.id_present(len(items), items.device) if self.config.dropped_id == "cold" else None
         return Views(mu[:, row], logvar[:, row], present[:, row], [r[row] for r in raws], mu_com, logvar_com, has_id,
-                     items=items, distinct=distinct, item_raw=raws, row=row, item_params=own[:3] + own[4:])
+                     items=items, distinct=distinct, item_raw=raws, row=row,
+                     item_params=(mu, logvar, present, item_mu_com, item_logvar_com))
 
     def item_views(self, items: torch.Tensor) -> tuple:
         """The per-item tensors of :class:`Views` for distinct ``items``: ``(mu, logvar, present, raw, mu_com,
@@ -336,6 +338,11 @@ class M2VAENetworks(nn.Module):
         return [r * keep.to(r.dtype) for r in raw]
 
     # -- the distributions of the model and the guide -----------------------------------------------
+    def views_drawn_per_item(self, views: Views) -> bool:
+        """Whether the view sites are drawn once per distinct item of ``views`` (``Config.view_draws = item``, and
+        the pass knows its distinct items) rather than once per example."""
+        return self.config.view_draws == "item" and views.row is not None
+
     def view_names(self) -> list[str]:
         """The sample sites of the unique views (Eq. 8), in modality order."""
         return ["z_a", "z_c"][: self.n_modalities]

@@ -51,8 +51,11 @@ class Views:
         return Views(mu, logvar, present, self.item_raw, mu_com, logvar_com, items=self.distinct)
 
     def counts(self) -> torch.Tensor:
-        """``[n]`` how many examples each distinct item has in the batch."""
-        return torch.bincount(self.row, minlength=len(self.distinct))
+        """``[n]`` how many examples each distinct item has in the batch (memoised: the guide and the model both
+        weigh their view sites by it)."""
+        if "counts" not in self.memo:
+            self.memo["counts"] = torch.bincount(self.row, minlength=len(self.distinct))
+        return self.memo["counts"]
 
     def per_item(self, name: str | None, compute: Callable[[torch.Tensor | None, list[torch.Tensor]], Any],
                  by_example: bool = True) -> Any:

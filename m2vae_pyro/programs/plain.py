@@ -21,7 +21,7 @@ def plain_loss(nets: M2VAENetworks, batch: TripleBatch, kl_scale: float = 1.0) -
     views = nets.views(batch.items)
     user, _ = nets.batch_users(batch, views)
     # once per distinct item, weighted by its examples, as programs/sites.py::sample_views draws them
-    per_item = nets.config.view_draws == "item" and views.row is not None
+    per_item = nets.views_drawn_per_item(views)
     drawn = views.of_items() if per_item else views
     weight = views.counts() if per_item else 1.0
     kl_views = torch.zeros((), device=user.device)
@@ -35,13 +35,12 @@ def plain_loss(nets: M2VAENetworks, batch: TripleBatch, kl_scale: float = 1.0) -
     if per_item:
         z_views = z_views[:, views.row]
         z_com = None if z_com is None else z_com[views.row]
-    kl = torch.zeros(len(batch.items), device=user.device)
     fused = nets.fuse(views, z_views, z_com, user)
     has_id = nets.views_id_present(views, user.device)
     prior = nets.prior_dist(views, z_views, z_com, user) if nets.needs_cold_prior() else None
     q_z = nets.posterior_dist(views, fused, batch.items, has_id, prior)
     z = q_z.rsample()
-    kl = kl + kl_term(q_z, nets.prior_dist(views, z_views, z_com, user), z)  # Eq. 22
+    kl = kl_term(q_z, nets.prior_dist(views, z_views, z_com, user), z)  # Eq. 22
     e = nets.id_target(batch.items)
     e_new = nets.decode(z, views, e)
     mask = nets.likelihood_mask(views)

@@ -32,7 +32,7 @@ def sample_views(nets: M2VAENetworks, views: Views, view_dist: Callable[[Views, 
     ``scale`` (the triples plate's ``N / B``), then indexed by example — the same expected ELBO: the KLs are
     analytic, each example's view still has its item's distribution, only an item's examples share the draw.
     """
-    if nets.config.view_draws != "item" or views.row is None:
+    if not nets.views_drawn_per_item(views):
         with triples:
             return _draw_views(nets, views, view_dist)
     items = views.of_items()
