@@ -70,8 +70,7 @@ def fit_cell(model, cell: Path) -> dict[str, Any]:
         atomic_torch_save({"trainer": trainer.state_dict(), "source": source_hash(), "seconds": seconds}, state_file)
 
     model.history = trainer.run(checkpoint=save)
-    state_file.unlink(missing_ok=True)  # the cell's result replaces it
-    return model.history.summary() | before
+    return model.history.summary() | before  # run_cells removes the resume state once the cell's result is written
 
 
 def run_cells(out: Path, cells: list[Cell], what: str, progress: bool = True, force_stale: bool = False) -> None:
@@ -106,6 +105,7 @@ def run_cells(out: Path, cells: list[Cell], what: str, progress: bool = True, fo
                 t0 = time.perf_counter()
                 result = work()
                 write_json(path, result | {"seconds": time.perf_counter() - t0, "source": source_hash()})
+                resume_path(path).unlink(missing_ok=True)  # only now replaced: the result exists
             finally:
                 release(path)
             bar.update(1)
