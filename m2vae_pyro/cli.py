@@ -469,9 +469,13 @@ def _run_and_show(run, out: Path, csv: str, table: str) -> int:
     from .experiments.cells import CellsPending
 
     try:
-        run()
+        result = run()
     except CellsPending as exc:
         print(f"this process is done: {exc}")
+        return 0
+    if why := getattr(result, "attrs", {}).get("not_written"):
+        print(result.attrs["table"])
+        print(why)
         return 0
     print((out / table).read_text())
     print(f"results written to {out / csv} and {out / table}")

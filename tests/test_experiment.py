@@ -391,3 +391,19 @@ def test_a_screen_runs_some_models_on_more_seeds_and_the_table_says_so(tiny, tmp
     assert "| userpop (n 2) |" in table and "| random (n 1) |" in table and "each row's seeds" in table
     with pytest.raises(DataError, match="--seeds-of gorec=3: gorec is not in --models"):
         run_experiment(tiny, None, out, ["userpop"], seeds=1, seeds_of={"gorec": 3}, progress=False)
+
+
+def test_a_command_on_some_of_a_directorys_models_leaves_the_directorys_table_alone(tiny, tmp_path, capsys,
+                                                                                   monkeypatch):
+    out = tmp_path / "exp"
+    run_experiment(tiny, None, out, ["userpop", "random"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    table = (out / "table.md").read_text()
+    assert "| random" in table and "| userpop" in table
+    frame = run_experiment(tiny, None, out, ["userpop"], seeds=2, epochs=1, overrides=SMALL, progress=False)
+    assert cell_path(out, "userpop", 1).is_file()  # the subset's cells are computed
+    assert (out / "table.md").read_text() == table  # the directory's table is not replaced by userpop's alone
+    assert "random" in frame.attrs["not_written"] and "| userpop" in frame.attrs["table"]
+    monkeypatch.setattr("m2vae_pyro.experiments.run_experiment", lambda *a, **k: frame)
+    assert main(["experiment", "ml-100k", "--out", str(out), "--models", "userpop"]) == 0
+    printed = capsys.readouterr().out
+    assert "| userpop" in printed and "not written: " in printed and "also holds cells of random" in printed

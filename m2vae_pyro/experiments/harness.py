@@ -271,7 +271,23 @@ def write_results(out: Path, models: Sequence[str], seeds: int | dict[str, int],
                              # a cell resumed after a kill: this process's time plus the time before it
                              "seconds": cell["seconds"] + cell["info"].get("seconds_before_resume", 0.0)})
     frame = pd.DataFrame(rows)
-    atomic_write(out / "results.csv", lambda tmp: frame.to_csv(tmp, index=False))
     text = results_table(frame, ks, highlight, references=REFERENCES)
+    frame.attrs["table"] = text
+    if others := other_models(out, models):
+        # a command run on some of a directory's models (say, M²VAE's cells after the baselines') must not replace
+        # the directory's table with a table of those models only
+        frame.attrs["not_written"] = (f"{out / 'results.csv'} and {out / 'table.md'} not written: {out} also holds "
+                                      f"cells of {', '.join(others)}, not in --models; the same command with every "
+                                      "model writes the directory's table")
+        return frame
+    atomic_write(out / "results.csv", lambda tmp: frame.to_csv(tmp, index=False))
     atomic_write(out / "table.md", lambda tmp: tmp.write_text(text))
     return frame
+
+
+def other_models(out: Path, models: Sequence[str]) -> list[str]:
+    """The folders of ``out/cells`` that hold a finished cell of a model not in ``models``."""
+    ours = {cell_path(out, m, 0).parent.name for m in models}
+    cells = out / "cells"
+    return sorted(d.name for d in cells.iterdir()
+                  if d.is_dir() and d.name not in ours and any(d.glob("seed*.json"))) if cells.is_dir() else []
