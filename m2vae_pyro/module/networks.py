@@ -84,8 +84,11 @@ class M2VAENetworks(nn.Module):
         self.id_head = GaussianHead(d, d)  # Eq. 2 (guide only)
         if config.common == "early":
             self.early_head = GaussianHead(d * self.n_modalities, d)  # GoRec-style common view from raw features
-        self.item_emb = nn.Embedding(ds.n_items, d)
-        self.user_emb = nn.Embedding(ds.n_users, d)
+        # table_optimizer = lazy-adam: row-sparse gradients (a dense [n, d] gradient a lookup is most of a step's
+        # cost at 10⁵ users); the trainer then updates these two tables with SparseAdam (lazy_parameters)
+        sparse = config.table_optimizer == "lazy-adam"
+        self.item_emb = nn.Embedding(ds.n_items, d, sparse=sparse)
+        self.user_emb = nn.Embedding(ds.n_users, d, sparse=sparse)
         nn.init.normal_(self.item_emb.weight, std=0.1)
         nn.init.normal_(self.user_emb.weight, std=0.1)
         self.self_gate = SelfGate(d, self.n_modalities, enabled=config.self_gate)  # Eq. 11
@@ -523,6 +526,10 @@ class M2VAENetworks(nn.Module):
         f = self.content_path(views)
         return self.residual_scale(f, None).detach() * f
 
+    def lazy_parameters(self) -> list[nn.Parameter]:
+        """The tables whose gradients are row-sparse (``table_optimizer = lazy-adam``), else none."""
+        return [self.item_emb.weight, self.user_emb.weight] if self.config.table_optimizer == "lazy-adam" else []
+
     def batch_users(self, batch: TripleBatch, views: Views) -> tuple[torch.Tensor, torch.Tensor]:
         """``(e_u, e_u⁻)`` ``[B, d]`` of the batch's positive and negative users, from one lookup of the user table a
         step (memoised in ``views``, the step's encoder pass). The guide, the model and the ranking terms all read
@@ -558,6 +565,6 @@ class M2VAENetworks(nn.Module):
             terms["dcl"] = (cfg.alpha_dcl, losses.disentangle(pairs, z_com, cfg.tau_dcl, cfg.dcl))  # Eq. 9–10
         if cfg.beta_co and batch.pos_items.shape[-1]:  # pairs drawn for posterior analysis carry no co-items
             co = losses.cooccurrence_of_items(e_new, self.item_emb.weight, batch.pos_items, batch.neg_items,
-                                              cfg.co_tau, cfg.co_include_positive)  # Eq. 20
+                                              cfg.co_tau, cfg.co_include_positive, self.item_emb.sparse)  # Eq. 20
             terms["co"] = (cfg.beta_co, co)
         return terms

@@ -11,6 +11,7 @@ import torch
 
 from ..config import Config
 from ..data.batch import TripleBatch
+from ..data.errors import DataError
 from ..data.sampling import TripleSampler
 from ..programs import M2VAEGuide, M2VAEModel, elbo_loss
 from .trainer import rank_and_world
@@ -31,6 +32,9 @@ class SVIPlan:
         self.elbo = elbo_loss(model, guide)
         self.rank, self.world = rank_and_world()
         self.loss_fn = self.elbo
+        if self.world > 1 and cfg.table_optimizer != "adam":
+            raise DataError(None, f"table_optimizer = {cfg.table_optimizer} is not supported with --distributed "
+                                "(row-sparse gradients are not averaged across ranks here); use adam")
         if self.world > 1:
             # DDP broadcasts rank 0's weights now and averages gradients in backward(): each rank's loss is an
             # unbiased estimate (plate scale N / local batch), so their mean is too. Some parameters are unused
@@ -40,6 +44,9 @@ class SVIPlan:
 
     def trainable_parameters(self):
         return self.elbo.parameters()
+
+    def lazy_parameters(self):
+        return self.model.nets.lazy_parameters()
 
     def n_batches(self) -> int:
         return self.sampler.n_batches(self.cfg.batch_size * self.world, self.world)

@@ -93,8 +93,12 @@ class Trainer:
         self.on_improve, self.progress = on_improve, progress
         self.rank, self.world = rank_and_world()
         self.params = list(plan.trainable_parameters())
+        lazy = list(plan.lazy_parameters()) if hasattr(plan, "lazy_parameters") else []
+        dense = [p for p in self.params if all(p is not q for q in lazy)]
         # fused: one kernel over all parameters instead of ~10 passes each over the dense embedding tables
-        self.optim = torch.optim.Adam(self.params, lr=budget.lr, weight_decay=budget.weight_decay, fused=True)
+        self.optims = [torch.optim.Adam(dense, lr=budget.lr, weight_decay=budget.weight_decay, fused=True)]
+        if lazy:  # row-sparse tables: only the rows a batch touches are updated (TrainingPlan.lazy_parameters)
+            self.optims.append(torch.optim.SparseAdam(lazy, lr=budget.lr))
         self.history = History()
         # the moving average of the weights (Budget.weight_ema), zero-initialised and bias-corrected
         self.ema = ({k: torch.zeros_like(p) for k, p in self.module.named_parameters()} if budget.weight_ema
@@ -105,7 +109,7 @@ class Trainer:
 
     # -- checkpointing ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"weights": self.module.state_dict(), "optim": self.optim.state_dict(),
+        return {"weights": self.module.state_dict(), "optim": [o.state_dict() for o in self.optims],
                 "counters": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "stale": self.stale},
                 "sums": dict(self._sums), "epoch_seconds": self._epoch_seconds,
                 "history": copy.deepcopy(self.history.__dict__), "rng": rng_state(),
@@ -113,7 +117,12 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.module.load_state_dict(state["weights"])
-        self.optim.load_state_dict(state["optim"])
+        optims = state["optim"] if isinstance(state["optim"], list) else [state["optim"]]  # one optimiser before
+        if len(optims) != len(self.optims):
+            raise TrainingError(f"the saved state has {len(optims)} optimiser(s), this run {len(self.optims)}: it was "
+                                "saved with another table_optimizer")
+        for optim, saved in zip(self.optims, optims, strict=True):
+            optim.load_state_dict(saved)
         for k, v in state["counters"].items():
             setattr(self, k, v)
         self._sums, self._epoch_seconds = dict(state["sums"]), state["epoch_seconds"]
@@ -166,9 +175,11 @@ class Trainer:
     def _step(self, batch: Any) -> dict[str, float]:
         loss, terms = self.plan.training_step(batch, self.step)
         _check_finite(terms, self.step)
-        self.optim.zero_grad(set_to_none=True)
+        for optim in self.optims:
+            optim.zero_grad(set_to_none=True)
         loss.backward()
-        self.optim.step()
+        for optim in self.optims:
+            optim.step()
         if self.world > 1:
             self._check_in_sync()
         self.step += 1
