@@ -407,3 +407,21 @@ def test_a_command_on_some_of_a_directorys_models_leaves_the_directorys_table_al
     assert main(["experiment", "ml-100k", "--out", str(out), "--models", "userpop"]) == 0
     printed = capsys.readouterr().out
     assert "| userpop" in printed and "not written: " in printed and "also holds cells of random" in printed
+
+
+def test_a_model_listed_as_not_run_gets_a_row_saying_why_and_no_cells(tiny, tmp_path):
+    """Issue 31's rule 4: a cell projected above the cost ceiling is not run; its row says so."""
+    out = tmp_path / "exp"
+    run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    (out / "not_run.json").write_text(json.dumps({"random": "projected 9.1 core-hours (rule 4)"}))
+    frame = run_experiment(tiny, None, out, ["userpop", "random"], seeds=1, epochs=1, overrides=SMALL,
+                           progress=False)
+    assert not cell_path(out, "random", 0).exists() and cell_path(out, "userpop", 0).is_file()
+    assert frame.loc[frame["model"] == "random", "note"].tolist() == ["not run: projected 9.1 core-hours (rule 4)"]
+    assert "not run: projected 9.1 core-hours (rule 4)" in (out / "table.md").read_text()
+    (out / "not_run.json").write_text(json.dumps({"userpop": "projected 3 core-hours"}))
+    with pytest.raises(DataError, match="userpop is listed as not run but has cells"):
+        run_experiment(tiny, None, out, ["userpop", "random"], seeds=1, epochs=1, overrides=SMALL, progress=False)
+    (out / "not_run.json").write_text("{oops")
+    with pytest.raises(DataError, match=r"not_run.json: not valid JSON"):
+        run_experiment(tiny, None, out, ["userpop"], seeds=1, epochs=1, overrides=SMALL, progress=False)

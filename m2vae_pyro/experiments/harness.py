@@ -212,7 +212,8 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
     ds = open_experiment(out, dataset, data_dir, meta, force, progress)
     _warn_coinciding_variants(ds, models)
     splits: dict[int, Any] = {}
-    runnable = [m for m in models if not unavailable(m)]
+    skipped = not_run(out)
+    runnable = [m for m in models if not unavailable(m) and m not in skipped]
 
     def cell(seed: int, model: str) -> dict[str, Any]:
         if seed not in splits:
@@ -259,6 +260,9 @@ def write_results(out: Path, models: Sequence[str], seeds: int | dict[str, int],
         if why := unavailable(model):
             rows.append({"model": model, "note": f"not available: {why}"})
             continue
+        if why := not_run(out).get(model):
+            rows.append({"model": model, "note": f"not run: {why}"})
+            continue
         for seed in range(seeds[model] if isinstance(seeds, dict) else seeds):
             cell = json.loads(cell_path(out, model, seed).read_text())
             for protocol, metrics in cell["test"].items():
@@ -283,6 +287,28 @@ def write_results(out: Path, models: Sequence[str], seeds: int | dict[str, int],
     atomic_write(out / "results.csv", lambda tmp: frame.to_csv(tmp, index=False))
     atomic_write(out / "table.md", lambda tmp: tmp.write_text(text))
     return frame
+
+
+NOT_RUN_FILE = "not_run.json"
+
+
+def not_run(out: Path) -> dict[str, str]:
+    """``{model: why}`` of ``out/not_run.json``: the models an experiment directory does not run (issue 31's rule 4:
+    a cell projected above the cost ceiling; written by ``benchmarks/bench_baseline_step.py --not-run``). Their
+    rows say why; a model listed there that has cells is refused."""
+    path = out / NOT_RUN_FILE
+    if not path.is_file():
+        return {}
+    try:
+        entries = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
+        raise DataError(path, 'expected {"MODEL": "why it is not run", ...}')
+    for model in entries:
+        if any(cell_path(out, model, 0).parent.glob("seed*.json")):
+            raise DataError(path, f"{model} is listed as not run but has cells in {out / 'cells'}")
+    return entries
 
 
 def other_models(out: Path, models: Sequence[str]) -> list[str]:
