@@ -48,7 +48,7 @@ def experiment_table(exp: Path) -> str:
     dataset, cap = meta["dataset"], meta.get("epochs")
     i2u, u2i = frame[frame["protocol"] == "item-to-user"], frame[frame["protocol"] == "user-to-item"]
     rows = []
-    notes_na = [f"{r.model}: {r.note}" for r in frame[frame["protocol"].isna()].itertuples()]
+    notes_na = [f"{r.model}: {r.note.removeprefix('not run: ')}" for r in frame[frame["protocol"].isna()].itertuples()]
     for model, cells in i2u.groupby("model", sort=False):
         recall = u2i[u2i["model"] == model]["recall@5"]
         if cells["hr@5"].isna().all():  # no figures (a model that is not available has no protocol rows)
