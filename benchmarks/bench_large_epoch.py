@@ -8,7 +8,7 @@ assembly) + the validation pass. Peak RSS of the process is printed. A full epoc
 measures the same thing in 30–40 min of both cores.
 
 Usage: python benchmarks/bench_large_epoch.py --data-dir DIR [--dataset synth-ml20m] [--steps 200] [--threads 2]
-       [--set KEY=VALUE …]  (a config field, as m2vae's --set: table_optimizer=lazy-adam)
+       [--set KEY=VALUE …]  (a config field, as m2vae's --set: user_updates=lazy)
 Last line: ``projected epoch minutes: X`` (target ≤ 15 on both cores).
 """
 

@@ -66,11 +66,12 @@ class Config(Budget):
     # sharing the draw; the view sites' KL weighted by each item's count of examples: the same expected ELBO, the
     # draws of one item's examples correlated; docs/paper-map.md "Per-item work")
     view_draws: str = "triple"
-    # how the user and item ID tables (n × d) are updated: "adam" (dense gradients, every row's moments decay every
-    # step) | "lazy-adam" (row-sparse gradients and torch's SparseAdam: only the rows a batch touches are read and
-    # updated, their moments too — TensorFlow's LazyAdam; a different optimiser, not a faster form of the same
-    # one). For catalogues of 10⁵ users: an ML-20M-size step 118 → 81 ms on two threads (benchmarks/RESULTS.md)
-    table_optimizer: str = "adam"
+    # how the user table (n_users × d) is updated: "dense" (Adam over every row every step, as every other weight) |
+    # "lazy" (row-sparse gradients and torch's SparseAdam: only the rows of a batch's users are read and updated,
+    # their moments too — TensorFlow's LazyAdam; a different optimiser, not a faster form of the same one). For
+    # catalogues of 10⁵ users: an ML-20M-size step 104 → 80 ms on two threads (benchmarks/RESULTS.md). The item
+    # table stays dense: the co-occurrence term (Eq. 20) touches most of its rows in every batch
+    user_updates: str = "dense"
     # the formulation preset whose values these are (PRESET_NAMES): the class defaults are version 2's values, so
     # they are labelled v2; replace(preset=…) applies a preset's values (load_config: the default preset, version 3)
     preset: str = "v2"
@@ -164,7 +165,7 @@ class Config(Budget):
                    "content_norm": ("none", "l2"), "latent_grad": ("shared", "detached"),
                    "id_target": ("shared", "data"), "obs_noise": ("fixed", "learned", "optimal"),
                    "decoder_z": ("mlp", "residual"), "dropped_id": ("fused", "cold"),
-                   "view_draws": ("triple", "item"), "table_optimizer": ("adam", "lazy-adam")}
+                   "view_draws": ("triple", "item"), "user_updates": ("dense", "lazy")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise DataError(None, f"config field {name} = {getattr(self, name)!r}; choose one of {allowed}")
@@ -183,9 +184,9 @@ class Config(Budget):
                 raise DataError(None, f"config field {name} must lie in [0, 1), got {getattr(self, name)}")
         if self.kl_weight <= 0:  # a scale of the latent sites: Pyro needs it > 0 (1e-9 is "almost no KL")
             raise DataError(None, f"config field kl_weight must be > 0, got {self.kl_weight}")
-        if self.table_optimizer == "lazy-adam" and self.weight_decay:
-            raise DataError(None, "config: table_optimizer = lazy-adam takes no weight_decay (torch's SparseAdam has "
-                                  f"none), got weight_decay = {self.weight_decay}; use table_optimizer = adam")
+        if self.user_updates == "lazy" and self.weight_decay:
+            raise DataError(None, "config: user_updates = lazy takes no weight_decay (torch's SparseAdam has none), "
+                                  f"got weight_decay = {self.weight_decay}; use user_updates = dense")
         if self.latent_grad == "detached" and not self.decoder_content:
             raise DataError(None, "config: latent_grad = detached with decoder_content = false leaves the raw content "
                                   "encoders with no gradient at all; use one of them")

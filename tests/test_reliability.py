@@ -25,8 +25,8 @@ def _tiny_model(**changes):
     return M2VAE(ds, Config().replace(**(TINY | changes)), cold_start_split(ds, 0, threshold=None))
 
 
-@pytest.mark.parametrize("changes", [{}, {"weight_ema": 0.9}, {"table_optimizer": "lazy-adam"}],
-                         ids=["raw", "weight-ema", "lazy-adam"])
+@pytest.mark.parametrize("changes", [{}, {"weight_ema": 0.9}, {"user_updates": "lazy"}],
+                         ids=["raw", "weight-ema", "lazy-users"])
 def test_trainer_state_round_trip_resumes_exactly(changes):
     straight = _tiny_model(**changes)
     straight.fit(progress=False)

@@ -84,11 +84,10 @@ class M2VAENetworks(nn.Module):
         self.id_head = GaussianHead(d, d)  # Eq. 2 (guide only)
         if config.common == "early":
             self.early_head = GaussianHead(d * self.n_modalities, d)  # GoRec-style common view from raw features
-        # table_optimizer = lazy-adam: row-sparse gradients (a dense [n, d] gradient a lookup is most of a step's
-        # cost at 10⁵ users); the trainer then updates these two tables with SparseAdam (lazy_parameters)
-        sparse = config.table_optimizer == "lazy-adam"
-        self.item_emb = nn.Embedding(ds.n_items, d, sparse=sparse)
-        self.user_emb = nn.Embedding(ds.n_users, d, sparse=sparse)
+        self.item_emb = nn.Embedding(ds.n_items, d)
+        # user_updates = lazy: a row-sparse gradient (at 10⁵ users the dense [n_users, d] gradient, its fill and its
+        # Adam pass are a fifth of a step); the trainer updates the table with SparseAdam (lazy_parameters)
+        self.user_emb = nn.Embedding(ds.n_users, d, sparse=config.user_updates == "lazy")
         nn.init.normal_(self.item_emb.weight, std=0.1)
         nn.init.normal_(self.user_emb.weight, std=0.1)
         self.self_gate = SelfGate(d, self.n_modalities, enabled=config.self_gate)  # Eq. 11
@@ -527,8 +526,8 @@ class M2VAENetworks(nn.Module):
         return self.residual_scale(f, None).detach() * f
 
     def lazy_parameters(self) -> list[nn.Parameter]:
-        """The tables whose gradients are row-sparse (``table_optimizer = lazy-adam``), else none."""
-        return [self.item_emb.weight, self.user_emb.weight] if self.config.table_optimizer == "lazy-adam" else []
+        """The tables whose gradients are row-sparse: the user table under ``user_updates = lazy``, else none."""
+        return [self.user_emb.weight] if self.user_emb.sparse else []
 
     def batch_users(self, batch: TripleBatch, views: Views) -> tuple[torch.Tensor, torch.Tensor]:
         """``(e_u, e_u⁻)`` ``[B, d]`` of the batch's positive and negative users, from one lookup of the user table a
@@ -565,6 +564,6 @@ class M2VAENetworks(nn.Module):
             terms["dcl"] = (cfg.alpha_dcl, losses.disentangle(pairs, z_com, cfg.tau_dcl, cfg.dcl))  # Eq. 9–10
         if cfg.beta_co and batch.pos_items.shape[-1]:  # pairs drawn for posterior analysis carry no co-items
             co = losses.cooccurrence_of_items(e_new, self.item_emb.weight, batch.pos_items, batch.neg_items,
-                                              cfg.co_tau, cfg.co_include_positive, self.item_emb.sparse)  # Eq. 20
+                                              cfg.co_tau, cfg.co_include_positive)  # Eq. 20
             terms["co"] = (cfg.beta_co, co)
         return terms

@@ -71,11 +71,10 @@ def cooccurrence(e_new: torch.Tensor, e_pos: torch.Tensor, e_neg: torch.Tensor, 
 
 
 def cooccurrence_of_items(e_new: torch.Tensor, table: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor,
-                          tau: float = 1.0, include_positive: bool = False, sparse: bool = False) -> torch.Tensor:
+                          tau: float = 1.0, include_positive: bool = False) -> torch.Tensor:
     """:func:`cooccurrence` with the co-items given as rows of ``table`` (``[B, c_p]``, ``[B, c_n]`` indices): the
-    same values up to float summation order, at a quarter of the cost on ML-100K (``nn/similarity.py``).
-    ``sparse``: ``table``'s gradient is row-sparse."""
-    sims = cosine_to_rows(e_new, table, torch.cat([pos_items, neg_items], dim=-1), sparse=sparse)
+    same values up to float summation order, at a quarter of the cost on ML-100K (``nn/similarity.py``)."""
+    sims = cosine_to_rows(e_new, table, torch.cat([pos_items, neg_items], dim=-1))
     c_p = pos_items.shape[-1]
     return cooccurrence_of_sims(sims[:, :c_p], sims[:, c_p:], tau, include_positive)
 

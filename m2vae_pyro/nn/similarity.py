@@ -61,15 +61,13 @@ def gathered_dot(anchor: torch.Tensor, rows: torch.Tensor, index: torch.Tensor) 
     return _GatheredDot.apply(anchor, rows, index)
 
 
-def cosine_to_rows(x: torch.Tensor, table: torch.Tensor, index: torch.Tensor, eps: float = 1e-8,
-                   sparse: bool = False) -> torch.Tensor:
+def cosine_to_rows(x: torch.Tensor, table: torch.Tensor, index: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Cosine of ``x[b]`` with ``table[index[b, k]]``: ``[B, d]``, ``[n, d]``, ``[B, K]`` → ``[B, K]``.
 
     Only the distinct rows the batch uses are normalised (``n`` may be a whole catalogue's embedding table).
-    ``sparse``: the table's gradient is row-sparse (an ``nn.Embedding(sparse=True)``'s weight), else dense.
     """
     rows, inverse = distinct(index, len(table))
-    unit_rows = F.normalize(F.embedding(rows, table, sparse=True) if sparse else table[rows], dim=-1, eps=eps)
+    unit_rows = F.normalize(table[rows], dim=-1, eps=eps)
     return gathered_dot(F.normalize(x, dim=-1, eps=eps), unit_rows, inverse)
 
 

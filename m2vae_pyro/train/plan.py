@@ -24,7 +24,7 @@ class TrainingPlan(Protocol):
         """What the optimiser updates (in a fixed order: a resumed optimiser state is matched by position)."""
 
     # optional: ``lazy_parameters()``, the trainable tables whose gradients are row-sparse (updated by SparseAdam,
-    # the rest by Adam; M²VAE's table_optimizer = lazy-adam)
+    # the rest by Adam; M²VAE's user_updates = lazy)
 
     def n_batches(self) -> int | None:
         """Batches in an epoch, for the progress bar (``None``: not known in advance)."""

@@ -32,9 +32,9 @@ class SVIPlan:
         self.elbo = elbo_loss(model, guide)
         self.rank, self.world = rank_and_world()
         self.loss_fn = self.elbo
-        if self.world > 1 and cfg.table_optimizer != "adam":
-            raise DataError(None, f"table_optimizer = {cfg.table_optimizer} is not supported with --distributed "
-                                "(row-sparse gradients are not averaged across ranks here); use adam")
+        if self.world > 1 and cfg.user_updates != "dense":
+            raise DataError(None, f"user_updates = {cfg.user_updates} is not supported with --distributed "
+                                "(row-sparse gradients are not averaged across ranks here); use dense")
         if self.world > 1:
             # DDP broadcasts rank 0's weights now and averages gradients in backward(): each rank's loss is an
             # unbiased estimate (plate scale N / local batch), so their mean is too. Some parameters are unused

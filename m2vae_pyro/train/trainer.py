@@ -120,7 +120,7 @@ class Trainer:
         optims = state["optim"] if isinstance(state["optim"], list) else [state["optim"]]  # one optimiser before
         if len(optims) != len(self.optims):
             raise TrainingError(f"the saved state has {len(optims)} optimiser(s), this run {len(self.optims)}: it was "
-                                "saved with another table_optimizer")
+                                "saved with other settings (user_updates)")
         for optim, saved in zip(self.optims, optims, strict=True):
             optim.load_state_dict(saved)
         for k, v in state["counters"].items():
