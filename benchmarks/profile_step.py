@@ -11,6 +11,7 @@ top operators.
 Run on an idle core (one thread): the numbers are wall times.
 
 Usage: python benchmarks/profile_step.py [--dataset ml-100k] [--preset default] [--steps 30] [--threads 1]
+       [--set KEY=VALUE …]
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pyro
 import torch
 from real_data import full_batches, load_or_exit, seeded_elbo
 
-from m2vae_pyro.config import load_config
+from m2vae_pyro.config import load_config, parse_field
 from m2vae_pyro.module.networks import M2VAENetworks
 from m2vae_pyro.nn import losses
 
@@ -81,6 +82,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
     p.add_argument("--no-operators", action="store_true", help="skip the torch.profiler operator table")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config field, as m2vae's --set (e.g. user_updates=lazy)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -88,9 +91,16 @@ def main() -> None:
     cfg = load_config(args.dataset, preset=args.preset)
     if args.batch_size:
         cfg = cfg.replace(batch_size=args.batch_size)
+    cfg = cfg.replace(**{k: parse_field(k, v) for k, _, v in (pair.partition("=") for pair in args.set)})
     batches = full_batches(ds, cfg)
     nets, elbo = seeded_elbo(ds, cfg)
-    optim = torch.optim.Adam(elbo.parameters(), lr=cfg.lr, fused=True)
+    lazy = nets.lazy_parameters()  # as the trainer: SparseAdam on the row-sparse tables, fused Adam on the rest
+    optims = [torch.optim.Adam([q for q in elbo.parameters() if all(q is not r for r in lazy)], lr=cfg.lr,
+                               fused=True)] + ([torch.optim.SparseAdam(lazy, lr=cfg.lr)] if lazy else [])
+
+    def optim_step():
+        for optim in optims:
+            optim.step()
     nets.train()
     pyro.enable_validation(False)  # as in training
 
@@ -100,9 +110,10 @@ def main() -> None:
     def step(batch):
         views = nets.views(batch.items)
         loss = timer.section("pyro + rest", elbo, batch, views, 1.0)
-        optim.zero_grad(set_to_none=True)
+        for optim in optims:
+            optim.zero_grad(set_to_none=True)
         timer.section("backward", loss.backward)
-        timer.section("optimiser (fused Adam)", optim.step)
+        timer.section("optimiser (fused Adam)" if not lazy else "optimiser (Adam + SparseAdam)", optim_step)
 
     warmup = 5
     walls = []
