@@ -28,6 +28,7 @@ from real_data import full_batches, load_or_exit, seeded_elbo
 from m2vae_pyro.config import load_config, parse_field
 from m2vae_pyro.module.networks import M2VAENetworks
 from m2vae_pyro.nn import losses
+from m2vae_pyro.train.trainer import optimisers
 
 
 class Timer:
@@ -94,9 +95,8 @@ def main() -> None:
     cfg = cfg.replace(**{k: parse_field(k, v) for k, _, v in (pair.partition("=") for pair in args.set)})
     batches = full_batches(ds, cfg)
     nets, elbo = seeded_elbo(ds, cfg)
-    lazy = nets.lazy_parameters()  # as the trainer: SparseAdam on the row-sparse tables, fused Adam on the rest
-    optims = [torch.optim.Adam([q for q in elbo.parameters() if all(q is not r for r in lazy)], lr=cfg.lr,
-                               fused=True)] + ([torch.optim.SparseAdam(lazy, lr=cfg.lr)] if lazy else [])
+    lazy = nets.lazy_parameters()
+    optims = optimisers(list(elbo.parameters()), lazy, cfg)  # as the trainer builds them
 
     def optim_step():
         for optim in optims:

@@ -69,7 +69,7 @@ class Config(Budget):
     # how the user table (n_users × d) is updated: "dense" (Adam over every row every step, as every other weight) |
     # "lazy" (row-sparse gradients and torch's SparseAdam: only the rows of a batch's users are read and updated,
     # their moments too — TensorFlow's LazyAdam; a different optimiser, not a faster form of the same one). For
-    # catalogues of 10⁵ users: an ML-20M-size step 104 → 80 ms on two threads (benchmarks/RESULTS.md). The item
+    # catalogues of 10⁵ users: an ML-20M-size step 116 → 88 ms on two threads (benchmarks/RESULTS.md). The item
     # table stays dense: the co-occurrence term (Eq. 20) touches most of its rows in every batch
     user_updates: str = "dense"
     # the formulation preset whose values these are (PRESET_NAMES): the class defaults are version 2's values, so

@@ -255,12 +255,12 @@ def write_results(out: Path, models: Sequence[str], seeds: int | dict[str, int],
                   highlight: str) -> pd.DataFrame:
     """``results.csv`` and ``table.md`` (``seeds``: one count, or one per model); a model that is not available gets
     one row saying why (``note``)."""
-    rows = []
+    rows, skipped = [], not_run(out)
     for model in models:
         if why := unavailable(model):
             rows.append({"model": model, "note": f"not available: {why}"})
             continue
-        if why := not_run(out).get(model):
+        if why := skipped.get(model):
             rows.append({"model": model, "note": f"not run: {why}"})
             continue
         for seed in range(seeds[model] if isinstance(seeds, dict) else seeds):
@@ -294,7 +294,7 @@ NOT_RUN_FILE = "not_run.json"
 
 def not_run(out: Path) -> dict[str, str]:
     """``{model: why}`` of ``out/not_run.json``: the models an experiment directory does not run (issue 31's rule 4:
-    a cell projected above the cost ceiling; written by ``benchmarks/bench_baseline_step.py --not-run``). Their
+    a cell projected above the cost ceiling; written by ``benchmarks/bench_baseline_step.py --write-not-run``). Their
     rows say why; a model listed there that has cells is refused."""
     path = out / NOT_RUN_FILE
     if not path.is_file():

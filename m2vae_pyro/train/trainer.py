@@ -79,6 +79,15 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def optimisers(params: list[torch.Tensor], lazy: list[torch.Tensor], budget: Budget) -> list[torch.optim.Optimizer]:
+    """Fused Adam over ``params`` but the row-sparse tables ``lazy``, SparseAdam over those
+    (``TrainingPlan.lazy_parameters``: only the rows a batch touches are updated)."""
+    dense = [p for p in params if all(p is not q for q in lazy)]
+    # fused: one kernel over all parameters instead of ~10 passes each over the dense embedding tables
+    out = [torch.optim.Adam(dense, lr=budget.lr, weight_decay=budget.weight_decay, fused=True)]
+    return out + ([torch.optim.SparseAdam(lazy, lr=budget.lr)] if lazy else [])
+
+
 class Trainer:
     """Trains ``plan`` for ``budget.epochs``, early-stopping on ``plan.validate()`` (higher is better).
 
@@ -94,11 +103,7 @@ class Trainer:
         self.rank, self.world = rank_and_world()
         self.params = list(plan.trainable_parameters())
         lazy = list(plan.lazy_parameters()) if hasattr(plan, "lazy_parameters") else []
-        dense = [p for p in self.params if all(p is not q for q in lazy)]
-        # fused: one kernel over all parameters instead of ~10 passes each over the dense embedding tables
-        self.optims = [torch.optim.Adam(dense, lr=budget.lr, weight_decay=budget.weight_decay, fused=True)]
-        if lazy:  # row-sparse tables: only the rows a batch touches are updated (TrainingPlan.lazy_parameters)
-            self.optims.append(torch.optim.SparseAdam(lazy, lr=budget.lr))
+        self.optims = optimisers(self.params, lazy, budget)
         self.history = History()
         # the moving average of the weights (Budget.weight_ema), zero-initialised and bias-corrected
         self.ema = ({k: torch.zeros_like(p) for k, p in self.module.named_parameters()} if budget.weight_ema
