@@ -83,6 +83,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
     p.add_argument("--no-operators", action="store_true", help="skip the torch.profiler operator table")
+    p.add_argument("--shapes", action="store_true", help="the operator table by input shapes (which call costs)")
+    p.add_argument("--stack", type=int, default=0, metavar="N",
+                   help="the operator table by the N innermost Python frames of each call (where it is called)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a config field, as m2vae's --set (e.g. user_updates=lazy)")
     args = p.parse_args()
@@ -138,10 +141,12 @@ def main() -> None:
     if not args.no_operators:
         from torch.profiler import ProfilerActivity, profile
 
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=args.shapes, with_stack=args.stack > 0) as prof:
             for k in range(5):
                 step(batches[k % len(batches)])
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
+        averages = prof.key_averages(group_by_input_shape=args.shapes, group_by_stack_n=args.stack)
+        print(averages.table(sort_by="self_cpu_time_total", row_limit=30 if args.shapes or args.stack else 20,
+                             max_shapes_column_width=80))
     print(f"step ms: {1e3 * statistics.median(walls):.1f}")
 
 

@@ -6,6 +6,7 @@ import pyro
 import pytest
 import torch
 from test_model import SMALL, build
+from torch.nn import functional as F
 
 from m2vae_pyro.config import Config
 from m2vae_pyro.module.views import Views
@@ -33,9 +34,38 @@ def test_gathered_dot_values_and_gradients_equal_the_direct_product(n_rows):
     assert torch.autograd.gradcheck(lambda a, r: similarity.gathered_dot(a, r, index), (anchor, rows))
 
 
+# one example a block; blocks of 2, 2, 2, 1 examples (48 bytes an example); one block
+@pytest.mark.parametrize("block_bytes", [1, 2 * 48, 2**20])
+def test_gathered_rows_in_blocks_equal_one_gather_bit_for_bit(monkeypatch, block_bytes):
+    torch.manual_seed(0)
+    anchor, rows, index = torch.randn(7, 4), torch.randn(400, 4), torch.randint(0, 400, (7, 3))
+    monkeypatch.setattr(similarity, "GATHER_BYTES", block_bytes)
+    got = similarity.gathered_dot(anchor, rows, index)
+    assert torch.equal(got, torch.bmm(rows[index], anchor.unsqueeze(-1)).squeeze(-1))
+
+
 def test_gathered_dot_refuses_wrong_ranks():
     with pytest.raises(ValueError, match="index"):
         similarity.gathered_dot(torch.zeros(3, 2), torch.zeros(4, 2), torch.zeros(3, dtype=torch.long))
+
+
+@pytest.mark.parametrize("n_rows", [8, 600])  # both forward paths of the gathered dot
+def test_cosine_to_rows_values_and_gradients_equal_autograd_through_normalize(n_rows):
+    torch.manual_seed(2)
+    x = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    table = torch.randn(n_rows, 4, dtype=torch.float64)
+    table[3] = 1e-10  # a row whose norm is clamped at eps: its gradient is g / eps, not the projected one
+    table.requires_grad_(True)
+    index = torch.randint(0, n_rows, (5, 3))
+    index[0, 0] = index[1, 2] = 3
+    got = similarity.cosine_to_rows(x, table, index, eps=1e-8)
+    want = (F.normalize(x, dim=-1, eps=1e-8).unsqueeze(1) * F.normalize(table, dim=-1, eps=1e-8)[index]).sum(-1)
+    assert torch.allclose(got, want)
+    weight = torch.randn(5, 3, dtype=torch.float64)
+    for a, b in zip(torch.autograd.grad((got * weight).sum(), [x, table]),
+                    torch.autograd.grad((want * weight).sum(), [x, table]), strict=True):
+        assert torch.allclose(a, b)
+    assert torch.autograd.gradcheck(lambda a, t: similarity.cosine_to_rows(a, t, index, eps=1e-3), (x, table))
 
 
 def test_cooccurrence_on_table_rows_equals_the_gathered_embeddings():
