@@ -143,10 +143,13 @@ class M2VAENetworks(nn.Module):
         mu, logvar, present, raws, item_mu_com, item_logvar_com = self.item_views(distinct)
         mu_com = logvar_com = None
         if item_mu_com is not None:
-            mu_com, logvar_com = item_mu_com[row], item_logvar_com[row]
+            mu_com, logvar_com = item_mu_com.index_select(0, row), item_logvar_com.index_select(0, row)
         # under dropped_id = cold the model masks the likelihood of the ID-dropped triples, so it must see the mask
         has_id = self.id_present(len(items), items.device) if self.config.dropped_id == "cold" else None
-        return Views(mu[:, row], logvar[:, row], present[:, row], [r[row] for r in raws], mu_com, logvar_com, has_id,
+        # index_select, not ``t[row]``: its backward is one index_add (advanced indexing's is an accumulating
+        # index_put, 3–6× slower on CPU for a batch's repeated rows: benchmarks/RESULTS.md, issue 34)
+        return Views(mu.index_select(1, row), logvar.index_select(1, row), present.index_select(1, row),
+                     [r.index_select(0, row) for r in raws], mu_com, logvar_com, has_id,
                      items=items, distinct=distinct, item_raw=raws, row=row,
                      item_params=(mu, logvar, present, item_mu_com, item_logvar_com))
 

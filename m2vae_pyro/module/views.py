@@ -76,7 +76,9 @@ class Views:
     def _by_example(self, out: Any) -> Any:
         if self.row is None:
             return out
-        return tuple(t[self.row] for t in out) if isinstance(out, tuple) else out[self.row]
+        if isinstance(out, tuple):  # index_select: see M2VAENetworks.views
+            return tuple(t.index_select(0, self.row) for t in out)
+        return out.index_select(0, self.row)
 
 
 @dataclass

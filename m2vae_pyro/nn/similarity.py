@@ -122,7 +122,7 @@ def cosine_to_rows(x: torch.Tensor, table: torch.Tensor, index: torch.Tensor, ep
     rows, inverse = distinct(index, len(table))
     if inverse.dim() != 2 or x.dim() != 2:
         raise ValueError(f"cosine_to_rows takes x [B, d] and index [B, K]; got {tuple(x.shape)}, {tuple(index.shape)}")
-    return _DotToUnitRows.apply(F.normalize(x, dim=-1, eps=eps), table[rows], inverse, eps)
+    return _DotToUnitRows.apply(F.normalize(x, dim=-1, eps=eps), table.index_select(0, rows), inverse, eps)
 
 
 def distinct(index: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
