@@ -11,6 +11,7 @@ from torch.nn import functional as F
 from m2vae_pyro.config import Config
 from m2vae_pyro.module.views import Views
 from m2vae_pyro.nn import losses, similarity
+from m2vae_pyro.nn.experts import modality_gates, two_modality_gates
 from m2vae_pyro.programs.plain import plain_loss
 
 from synthetic import tiny_dataset
@@ -270,3 +271,17 @@ def test_two_expert_poe_in_closed_form_equals_the_general_product(weighted):
         g_b = torch.autograd.grad((b * probe).sum(), [mu, logvar], retain_graph=True, allow_unused=True,
                                   materialize_grads=True)
         assert all(torch.allclose(x, y) for x, y in zip(g_a, g_b, strict=True))
+
+
+@pytest.mark.parametrize("tau", [1.0, 0.3])
+def test_two_modality_gates_in_closed_form_equal_the_masked_softmax(tau):
+    torch.manual_seed(3)
+    user_v = [torch.randn(5, 4), torch.randn(5, 4)]
+    items_v = [torch.randn(4, 4), torch.randn(4, 4)]
+    present = torch.tensor([[True, True, False, False], [True, False, True, False]])  # both, first, second, none
+    logits = torch.stack([user_v[m] @ items_v[m].T for m in range(2)])
+    want = modality_gates(logits, present[:, None, :], tau, dim=0)
+    got = two_modality_gates(user_v, items_v, present, tau)
+    assert got.shape == want.shape == (2, 5, 4)
+    assert torch.allclose(got, want, atol=1e-6)
+    assert torch.equal(got[:, :, 3], torch.zeros(2, 5))  # no content: all-zero gates, not NaN

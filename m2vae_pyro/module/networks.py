@@ -30,6 +30,7 @@ from ..nn.experts import (
     poe,
     rms_normalise,
     softplus_weight,
+    two_modality_gates,
 )
 from ..nn.gaussian import normal, standard_normal
 from .priors import RESIDUAL_LOGVAR, fused_mean_terms, make_prior
@@ -139,7 +140,10 @@ class M2VAENetworks(nn.Module):
         one mask per distinct item and step: each example's mask has the same distribution as before, so the
         expected loss is unchanged; the examples of one item now share their draw (docs/paper-map.md).
         """
-        distinct, row = torch.unique(items, return_inverse=True)
+        if len(items) > 1 and bool((items[1:] > items[:-1]).all()):  # already distinct (a scorer's catalogue): the
+            distinct, row = items, torch.arange(len(items), device=items.device)  # sort of torch.unique is skipped
+        else:
+            distinct, row = torch.unique(items, return_inverse=True)
         mu, logvar, present, raws, item_mu_com, item_logvar_com = self.item_views(distinct)
         mu_com = logvar_com = None
         if item_mu_com is not None:
@@ -271,8 +275,10 @@ class M2VAENetworks(nn.Module):
         if self.config.gate_norm:  # each factor at unit RMS, as in modality_logits (separable per user and item)
             user_v = [rms_normalise(u) for u in user_v]
             mu, com = rms_normalise(mu), com if views.mu_com is None else rms_normalise(com)
-        logits = torch.stack([user_v[m] @ (mu[m] * com * self.gate_w[m]).T  # Eq. 12
-                              for m in range(self.n_modalities)])
+        items_v = [mu[m] * com * self.gate_w[m] for m in range(self.n_modalities)]  # [I, d] each
+        if self.n_modalities == 2:
+            return two_modality_gates(user_v, items_v, views.present, self.config.tau_gate)
+        logits = torch.stack([user_v[m] @ items_v[m].T for m in range(self.n_modalities)])  # Eq. 12
         return modality_gates(logits, present, self.config.tau_gate, dim=0)  # Eq. 13
 
     def view_weight(self, user: torch.Tensor) -> torch.Tensor:

@@ -74,6 +74,23 @@ def modality_gates(logits: torch.Tensor, present: torch.Tensor, tau: float, dim:
     return torch.softmax((logits / tau).masked_fill(~present, float("-inf")), dim=dim).nan_to_num(0.0)
 
 
+def two_modality_gates(user_v: list[torch.Tensor], items_v: list[torch.Tensor], present: torch.Tensor,
+                       tau: float) -> torch.Tensor:
+    """Eq. 12–13 for every (user, item) pair of two modalities, ``[2, U, I]``: :func:`modality_gates` of the logits
+    ``user_v[m] @ items_v[m]ᵀ`` in closed form — a softmax over two is ``σ`` of the logit difference, and the
+    difference is one product of the concatenated factors. (The exact scorer's gates: the softmax over a leading
+    axis of two, its mask and ``nan_to_num`` were a tenth of its time on an ML-100K-size catalogue.)
+
+    ``present`` ``[2, I]``: an item with one modality gets gate 1 on it, one with none all-zero gates, as
+    :func:`modality_gates` gives them.
+    """
+    diff = torch.cat([user_v[0], -user_v[1]], dim=-1) @ (torch.cat(items_v, dim=-1) / tau).T  # [U, I]
+    first = torch.sigmoid(diff)
+    both = present[0] & present[1]
+    return torch.stack([torch.where(both, first, present[0].to(first.dtype)),
+                        torch.where(both, 1.0 - first, present[1].to(first.dtype))])
+
+
 def mix(gates: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
     """Eq. 14: ``x_unique = Σ_v gate_v x_v``; ``gates`` ``[..., M]``, ``xs`` ``[M, ..., d]``.
 
