@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         exp.add_argument("--force", action="store_true", help="discard the cells of a different experiment in --out")
         exp.add_argument("--force-stale", action="store_true",
                          help="recompute the finished cells that other code computed (a different source hash)")
+        exp.add_argument("--resume-other-code", action="store_true",
+                         help="resume a cell in progress from a state that other code wrote (a different source "
+                              "hash; the cell records it) instead of starting it again")
         _device_arg(exp, cells=True)
         exp.add_argument("--no-checkpoints", action="store_true",
                          help="do not keep the M²VAE cells' best states (cells/MODEL/seedK.pt, for predict/export)")
@@ -490,7 +493,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return _run_and_show(lambda: run_experiment(
         args.dataset, args.data_dir, args.out, models, args.seeds, args.epochs, _overrides(args) or None,
         highlight="m2vae" if args.kind == "experiment" else "full", force=args.force, device=_cells_device(args),
-        checkpoints=not args.no_checkpoints, force_stale=args.force_stale, seeds_of=_seeds_of(args.seeds_of)),
+        checkpoints=not args.no_checkpoints, force_stale=args.force_stale, seeds_of=_seeds_of(args.seeds_of),
+        resume_other_code=args.resume_other_code),
         args.out, "results.csv", "table.md")
 
 

@@ -111,7 +111,8 @@ def test_a_killed_experiment_cell_resumes_from_its_last_epoch(tmp_path):
     assert not resume_path(cell).exists()  # the cell's result replaces it, once written
 
 
-def test_a_resume_state_of_other_code_is_not_resumed(tmp_path, monkeypatch):
+@pytest.mark.parametrize("resume_other_code", [False, True])  # the default; --resume-other-code
+def test_a_resume_state_of_other_code_is_resumed_only_when_asked(tmp_path, monkeypatch, resume_other_code):
     import m2vae_pyro.provenance as provenance
 
     cell = tmp_path / "seed0.json"
@@ -122,8 +123,13 @@ def test_a_resume_state_of_other_code_is_not_resumed(tmp_path, monkeypatch):
         killed.run(should_stop=lambda: killed.step >= 1)
     torch.save({"trainer": killed.state_dict(), "source": "other code", "seconds": 1.0}, resume_path(cell))
     monkeypatch.setattr(provenance, "_source", "this code")
-    info = fit_cell(_baseline("mtpr", epochs=1), cell)
-    assert "resumed_at_epoch" not in info and info["best_epoch"] == 1
+    info = fit_cell(_baseline("mtpr", epochs=1), cell, resume_other_code)
+    assert info["best_epoch"] == 1
+    if resume_other_code:  # resumed, and the cell says from which code
+        assert info["resumed_at_epoch"] == 0 and info["seconds_before_resume"] == 1.0
+        assert info["resumed_from_source"] == "other code"
+    else:
+        assert "resumed_at_epoch" not in info and "resumed_from_source" not in info
 
 
 def test_the_device_is_a_budget_setting_applied_or_refused():

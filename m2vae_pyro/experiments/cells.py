@@ -44,10 +44,14 @@ def resume_path(cell: Path) -> Path:
     return cell.with_suffix(".resume.pt")
 
 
-def fit_cell(model, cell: Path) -> dict[str, Any]:
+def fit_cell(model, cell: Path, resume_other_code: bool = False) -> dict[str, Any]:
     """Fit ``model`` (M²VAE or a baseline, through the one training loop; an untrained reference as it is) for the
     cell ``cell``, resuming from the cell's resume state when there is one of this very code; returns what the cell
-    records: the best epoch and its validation HR@5 (``History.summary``), and where a resumed cell started."""
+    records: the best epoch and its validation HR@5 (``History.summary``), and where a resumed cell started.
+
+    ``resume_other_code``: resume a state that other code wrote too (``--resume-other-code``) — for a cell longer
+    than a session (MVGAE on Amazon: ~5 core-hours) while the package changes elsewhere between sessions; the cell
+    then records the source hash its first epochs ran under (``resumed_from_source``)."""
     if not hasattr(model, "trainer"):  # an untrained reference
         return model.fit(progress=False).summary()
     import torch
@@ -60,9 +64,12 @@ def fit_cell(model, cell: Path) -> dict[str, Any]:
     before: dict[str, Any] = {}
     if state_file.is_file():
         state = torch.load(state_file, map_location="cpu", weights_only=False)
-        if state.get("source") == source_hash():  # a state of other code is not resumed: the cell starts again
+        same_code = state.get("source") == source_hash()
+        if same_code or resume_other_code:  # by default a state of other code is not resumed: the cell starts again
             trainer.load_state_dict(state["trainer"])
             before = {"resumed_at_epoch": trainer.epoch, "seconds_before_resume": state["seconds"]}
+            if not same_code:
+                before["resumed_from_source"] = state.get("source")
     t0 = time.perf_counter()
 
     def save() -> None:

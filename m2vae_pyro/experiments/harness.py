@@ -182,7 +182,8 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
                    seeds: int = 5, epochs: int | None = None, overrides: dict[str, Any] | None = None,
                    ks: tuple[int, ...] = (5, 10, 20), highlight: str = "m2vae", force: bool = False,
                    progress: bool = True, device: str | None = None, checkpoints: bool = True,
-                   force_stale: bool = False, seeds_of: dict[str, int] | None = None) -> pd.DataFrame:
+                   force_stale: bool = False, seeds_of: dict[str, int] | None = None,
+                   resume_other_code: bool = False) -> pd.DataFrame:
     """Train and evaluate every (model, seed) cell not finished yet; return and write the results.
 
     ``checkpoints``: an M²VAE cell also keeps its best state as ``cells/MODEL/seedK.pt``, which ``m2vae predict``
@@ -190,7 +191,7 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
 
     ``dataset`` is a name for :func:`load_dataset` (with image features), or a loaded :class:`Dataset`.
     ``seeds_of``: a seed count per model instead of ``seeds`` (issue 31's screen: seed 0 for every model, seeds
-    0–2 for the ones confirmed); the table says each row's count.
+    0–2 for the ones confirmed); the table says each row's count. ``resume_other_code``: see :func:`fit_cell`.
     """
     for name in models:
         check_model_name(name)
@@ -221,7 +222,7 @@ def run_experiment(dataset: str | Dataset, data_dir: Path | None, out: Path, mod
             splits[seed] = cold_start_split(ds, seed, cfg.cold_fraction, cfg.threshold)
         split = splits[seed]
         rec = build_model(model, ds, split, seed, spec, device)
-        info = fit_cell(rec, cell_path(out, model, seed))
+        info = fit_cell(rec, cell_path(out, model, seed), resume_other_code)
         if checkpoints and isinstance(rec, M2VAE):
             rec.save(cell_path(out, model, seed).with_suffix(".pt"))
         with torch.inference_mode():
