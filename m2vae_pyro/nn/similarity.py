@@ -119,9 +119,9 @@ def cosine_to_rows(x: torch.Tensor, table: torch.Tensor, index: torch.Tensor, ep
     their normalisation is part of the gathered dot's backward: autograd through ``F.normalize`` took ~15 passes over
     the ``[rows, d]`` block (~21k rows a step on an ML-20M-size catalogue at B = 4,096), this takes five.
     """
-    rows, inverse = distinct(index, len(table))
-    if inverse.dim() != 2 or x.dim() != 2:
+    if index.dim() != 2 or x.dim() != 2:
         raise ValueError(f"cosine_to_rows takes x [B, d] and index [B, K]; got {tuple(x.shape)}, {tuple(index.shape)}")
+    rows, inverse = distinct(index, len(table))
     return _DotToUnitRows.apply(F.normalize(x, dim=-1, eps=eps), table.index_select(0, rows), inverse, eps)
 
 
