@@ -65,22 +65,26 @@ def score_pairs(nets: M2VAENetworks, users: torch.Tensor, items: torch.Tensor,
         if via_sigmoid:
             bias = bias - w_out.sum(-1)
             w_out = 2.0 * w_out
+        # the broadcast views the tiles read, made once a block (per-tile view ops were ~5 % of an ML-100K-size call)
+        weights, proj_rows, w_out = weights.unsqueeze(-1), proj.unsqueeze(1), w_out.unsqueeze(1)
+        out_block = out[lo : lo + block]
+        out_block.copy_(bias.unsqueeze(-1).expand_as(out_block))
         for t in range(0, len(u_block), tile):
             n = min(tile, len(u_block) - t)
             pre = buffer[:n]
             # W₁[E z; a; c] + b₁ = base + Σ_k w_k(u, i) W_z x_k(i); the first term writes the buffer (no copy pass)
             if len(weights):
-                torch.addcmul(base, weights[0, t : t + n].unsqueeze(-1), proj[0].unsqueeze(0), out=pre)
+                torch.addcmul(base, weights[0, t : t + n], proj_rows[0], out=pre)
             else:
                 pre.copy_(base.expand_as(pre))
             for k in range(1, len(weights)):
-                pre.addcmul_(weights[k, t : t + n].unsqueeze(-1), proj[k].unsqueeze(0))
+                pre.addcmul_(weights[k, t : t + n], proj_rows[k])
             if via_sigmoid:
                 torch.sigmoid_(pre)
             else:
                 pre.copy_(dec.act(pre))
             # the folded output layer (an in-place product and a sum: a batched matrix-vector product is 7× slower)
-            out[lo + t : lo + t + n] = pre.mul_(w_out[t : t + n].unsqueeze(1)).sum(-1) + bias[t : t + n, None]
+            out_block[t : t + n] += pre.mul_(w_out[t : t + n]).sum(-1)
     return out
 
 
