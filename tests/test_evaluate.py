@@ -7,9 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from m2vae_pyro.data.split import ColdStartSplit
-from m2vae_pyro.evaluation.metrics import rank_metrics
+from m2vae_pyro.evaluation.metrics import rank_metrics, top_candidates
 from m2vae_pyro.evaluation.protocols import candidate_users, evaluate
 
 from synthetic import tiny_dataset
@@ -125,3 +127,19 @@ def test_unknown_protocol_is_named():
     split = ColdStartSplit.from_roles(ds, np.zeros(ds.n_items, dtype=np.int64), seed=0, threshold=None)
     with pytest.raises(ValueError, match="user-to-item"):
         evaluate(lambda u, i: torch.zeros(len(u), len(i)), ds, split, "test", protocol="item2user")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 40), st.integers(1, 40), st.integers(1, 5), st.integers(0, 2**31 - 1))
+def test_top_candidates_equal_the_first_k_of_a_stable_descending_sort(q, c, k, levels, seed):
+    """Without sorting whole rows, the same top k as the stable sort, ties by ascending index — scores with few
+    distinct values put ties across the k-th place; continuous ones, -inf and a NaN row are checked too."""
+    k = min(k, c)
+    gen = torch.Generator().manual_seed(seed)
+    for scores in (torch.randint(0, levels, (q, c), generator=gen).float(), torch.randn(q, c, generator=gen)):
+        scores[0, 0] = float("-inf")
+        want = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        assert torch.equal(top_candidates(scores, k), want)
+    scores[-1, -1] = float("nan")
+    want = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+    assert torch.equal(top_candidates(scores, k), want)
