@@ -98,11 +98,6 @@ def _residual_scores(nets: M2VAENetworks, views, user_emb: torch.Tensor, memory_
     for lo in range(0, len(user_emb), block):
         u = user_emb[lo : lo + block]
         weights, vectors = nets.cold_mean_terms(views, u)  # [K, U, I], [K, I, d]
-        if len(weights) == 1 and weights.stride(1) == 0:  # a mean shared by every user (the default residual
-            # prior's zero): folded into the per-item vector, one product — no per-pair mixture (ML-20M-size
-            # validation: 138k users × the validation items every epoch)
-            out.append(u @ (mean + weights[0, 0, :, None] * vectors[0]).T)
-            continue
         dots = torch.einsum("ud,kid->kui", u, vectors)
         out.append(u @ mean.T + (weights * dots).sum(0))
     return torch.cat(out) if out else user_emb.new_zeros(0, mean.shape[0])

@@ -57,9 +57,8 @@ class Prior(nn.Module):
 
 
 def _shared_mean(mean: torch.Tensor, n_users: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``mean_terms`` of a prior whose mean does not depend on the user: ``mean`` ``[I, d]``. The weights are one
-    row expanded over the users (stride 0, nothing allocated), which the scorer reads as "the same for every user"."""
-    return mean.new_ones(1, 1, mean.shape[0]).expand(1, n_users, mean.shape[0]), mean[None]
+    """``mean_terms`` of a prior whose mean does not depend on the user: ``mean`` ``[I, d]``."""
+    return torch.ones(1, n_users, mean.shape[0], dtype=mean.dtype, device=mean.device), mean[None]
 
 
 def fused_mean_terms(nets: M2VAENetworks, views: Views, user: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
