@@ -11,23 +11,12 @@ Usage: OMP_NUM_THREADS=2 python benchmarks/probe_gather_dot.py [--batch 4096] [-
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from timing import median_ms
 from torch.nn import functional as F
 
 from m2vae_pyro.nn import similarity
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
 
 
 def main() -> None:
@@ -57,7 +46,7 @@ def main() -> None:
     ratio = None
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
-        a, b = median_ms(whole, args.repeats), median_ms(blocks, args.repeats)
+        a, b = median_ms(whole, args.repeats, warmup=1), median_ms(blocks, args.repeats, warmup=1)
         ratio = a / b
         print(f"| {threads} | {a:.1f} | {b:.1f} | {ratio:.2f}× |")
     print(f"blocked gather speed-up: {ratio:.2f}")

@@ -12,10 +12,8 @@ Last line: ``view work per triple / per item: X ms / Y ms``.
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
+from timing import median_ms
 from torch.nn import functional as F
 
 B, N_ITEMS, D = 1024, 451, 128
@@ -40,14 +38,7 @@ def view_work_ms(per_item: bool) -> float:
             z, zc, kl, dcl = z[:, row], zc[row], kl[:, row], dcl[row]
         (kl.sum() + dcl.sum() + (z.sum(0) * zc).sum()).backward()
 
-    for _ in range(5):
-        step()
-    times = []
-    for _ in range(40):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
+    return median_ms(step, 40, warmup=5)
 
 
 def main() -> None:

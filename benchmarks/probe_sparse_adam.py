@@ -9,19 +9,8 @@ Usage: OMP_NUM_THREADS=1 python benchmarks/probe_sparse_adam.py
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
-
-
-def median_ms(fn, calls: int = 11) -> float:
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+from timing import median_ms
 
 
 def main() -> None:
@@ -43,8 +32,8 @@ def row(name: str, n: int, rows: int) -> str:
         weight.grad = grad.clone()
         optim.step()
 
-    adam, coalesce = median_ms(step), median_ms(lambda: grad.clone().coalesce())
-    fill = median_ms(lambda: torch.zeros(n, 128))
+    adam, coalesce = median_ms(step, 11), median_ms(lambda: grad.clone().coalesce(), 11)
+    fill = median_ms(lambda: torch.zeros(n, 128), 11)
     return f"| {name} ({n:,} × 128) | {rows:,} | {adam:.1f} | {coalesce:.1f} | {fill:.1f} |"
 
 if __name__ == "__main__":
