@@ -84,8 +84,8 @@ def two_modality_gates(user_v: list[torch.Tensor], items_v: list[torch.Tensor], 
     ``present`` ``[2, I]``: an item with one modality gets gate 1 on it, one with none all-zero gates, as
     :func:`modality_gates` gives them.
     """
-    diff = torch.cat([user_v[0], -user_v[1]], dim=-1) @ (torch.cat(items_v, dim=-1) / tau).T  # [U, I]
-    first = torch.sigmoid(diff)
+    diff = torch.cat([user_v[0], -user_v[1]], dim=-1) @ (torch.cat(items_v, dim=-1) / tau).T  # Eq. 12: l_0 − l_1
+    first = torch.sigmoid(diff)  # Eq. 13: softmax over two
     both = present[0] & present[1]
     return torch.stack([torch.where(both, first, present[0].to(first.dtype)),
                         torch.where(both, 1.0 - first, present[1].to(first.dtype))])
