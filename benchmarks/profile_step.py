@@ -86,6 +86,8 @@ def main() -> None:
     p.add_argument("--shapes", action="store_true", help="the operator table by input shapes (which call costs)")
     p.add_argument("--stack", type=int, default=0, metavar="N",
                    help="the operator table by the N innermost Python frames of each call (where it is called)")
+    p.add_argument("--rows", type=int, default=None,
+                   help="rows of the operator table (default 20; 30 with --shapes or --stack)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a config field, as m2vae's --set (e.g. user_updates=lazy)")
     args = p.parse_args()
@@ -145,7 +147,7 @@ def main() -> None:
             for k in range(5):
                 step(batches[k % len(batches)])
         averages = prof.key_averages(group_by_input_shape=args.shapes, group_by_stack_n=args.stack)
-        print(averages.table(sort_by="self_cpu_time_total", row_limit=30 if args.shapes or args.stack else 20,
+        print(averages.table(sort_by="self_cpu_time_total", row_limit=args.rows or (30 if args.shapes or args.stack else 20),
                              max_shapes_column_width=80))
     print(f"step ms: {1e3 * statistics.median(walls):.1f}")
 

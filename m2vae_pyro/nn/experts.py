@@ -17,19 +17,31 @@ def poe(mu: torch.Tensor, logvar: torch.Tensor, present: torch.Tensor | None = N
     ``mu``/``logvar`` are ``[M, ..., d]``; ``present`` ``[M, ...]`` bool drops absent experts;
     ``weight`` ``[M]`` (positive) scales each precision (the weighted PoE of MVGAE).
     """
+    if present is None and mu.shape[0] == 2:  # unbind, not mu[0]: a select's backward writes a zero [2, …] tensor
+        return poe_pair(*mu.unbind(0), *logvar.unbind(0), eps=eps, weight=weight)
     log_t = -torch.logaddexp(logvar, logvar.new_tensor(math.log(eps)))  # Eq. 6, log T_m
     if weight is not None:
         log_t = log_t + weight.log().view(-1, *([1] * (log_t.dim() - 1)))
-    if present is None and log_t.shape[0] == 2:  # two experts in closed form (Eq. 17's PoE): the weight of the first
-        # is σ(log T₀ − log T₁) and log Σ T = log T₁ + softplus(log T₀ − log T₁) — the same values as the softmax and
-        # logsumexp below in a third of the element-wise passes, forward and backward
-        diff = log_t[0] - log_t[1]
-        return torch.lerp(mu[1], mu[0], torch.sigmoid(diff)), -(log_t[1] + F.softplus(diff))
     if present is not None:
         log_t = log_t.masked_fill(~present.unsqueeze(-1), float("-inf"))
     log_total = torch.logsumexp(log_t, dim=0)
     mu_com = (torch.softmax(log_t, dim=0) * mu).sum(dim=0)  # Eq. 7, precision-weighted mean
     return mu_com, -log_total  # Eq. 7, logvar_com = −log Σ T
+
+
+def poe_pair(mu_0: torch.Tensor, mu_1: torch.Tensor, logvar_0: torch.Tensor, logvar_1: torch.Tensor,
+             eps: float = 1e-8, weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`poe` of two experts given apart (Eq. 17's PoE of the ID and fused views), in closed form: the weight of
+    the first is ``σ(log T₀ − log T₁)`` and ``log Σ T = log T₁ + softplus(log T₀ − log T₁)`` — the same values as the
+    softmax and logsumexp of :func:`poe` in a third of the element-wise passes, forward and backward, and no stacked
+    copy of the experts."""
+    log_eps = logvar_0.new_tensor(math.log(eps))
+    log_t0, log_t1 = -torch.logaddexp(logvar_0, log_eps), -torch.logaddexp(logvar_1, log_eps)  # Eq. 6, log T_m
+    if weight is not None:
+        log_w = weight.log()
+        log_t0, log_t1 = log_t0 + log_w[0], log_t1 + log_w[1]
+    diff = log_t0 - log_t1
+    return torch.lerp(mu_1, mu_0, torch.sigmoid(diff)), -(log_t1 + F.softplus(diff))  # Eq. 7
 
 
 class SelfGate(nn.Module):
@@ -132,8 +144,7 @@ def moe_posterior(mu_e: torch.Tensor, logvar_e: torch.Tensor, mu_f: torch.Tensor
     elif how == "mean":
         mu, logvar = 0.5 * (mu_e + mu_f), 0.5 * (logvar_e + logvar_f)
     elif how == "poe":
-        mu_e, mu_f, logvar_e, logvar_f = torch.broadcast_tensors(mu_e, mu_f, logvar_e, logvar_f)  # particle axes
-        mu, logvar = poe(torch.stack([mu_e, mu_f]), torch.stack([logvar_e, logvar_f]))
+        mu, logvar = poe_pair(mu_e, mu_f, logvar_e, logvar_f)
     else:
         raise ValueError(f"unknown combination {how!r} (sum, mean, poe)")
     if has_id is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from .similarity import cosine_to_rows
+from .similarity import cosine_to_gathered, cosine_to_rows
 
 
 def _cos_to_many(x: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
@@ -76,6 +76,14 @@ def cooccurrence_of_items(e_new: torch.Tensor, table: torch.Tensor, pos_items: t
     same values up to float summation order, at a quarter of the cost on ML-100K (``nn/similarity.py``)."""
     sims = cosine_to_rows(e_new, table, torch.cat([pos_items, neg_items], dim=-1))
     c_p = pos_items.shape[-1]
+    return cooccurrence_of_sims(sims[:, :c_p], sims[:, c_p:], tau, include_positive)
+
+
+def cooccurrence_of_rows(e_new: torch.Tensor, rows: torch.Tensor, inverse: torch.Tensor, c_p: int, tau: float = 1.0,
+                         include_positive: bool = False) -> torch.Tensor:
+    """:func:`cooccurrence_of_items` with the distinct co-item rows already looked up (``rows``, and ``inverse``
+    ``[B, c_p + c_n]`` their positions: :func:`~.similarity.distinct`). The same values."""
+    sims = cosine_to_gathered(e_new, rows, inverse)
     return cooccurrence_of_sims(sims[:, :c_p], sims[:, c_p:], tau, include_positive)
 
 

@@ -122,7 +122,14 @@ def cosine_to_rows(x: torch.Tensor, table: torch.Tensor, index: torch.Tensor, ep
     if index.dim() != 2 or x.dim() != 2:
         raise ValueError(f"cosine_to_rows takes x [B, d] and index [B, K]; got {tuple(x.shape)}, {tuple(index.shape)}")
     rows, inverse = distinct(index, len(table))
-    return _DotToUnitRows.apply(F.normalize(x, dim=-1, eps=eps), table.index_select(0, rows), inverse, eps)
+    return cosine_to_gathered(x, table.index_select(0, rows), inverse, eps)
+
+
+def cosine_to_gathered(x: torch.Tensor, rows: torch.Tensor, inverse: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """:func:`cosine_to_rows` with the distinct rows already looked up: ``rows = table[ids]`` and ``inverse`` the
+    position of each ``index[b, k]`` in ``ids`` (:func:`distinct`). For a caller that looks those rows up together
+    with others of the same table, so that the table gets one dense gradient a step instead of one per lookup."""
+    return _DotToUnitRows.apply(F.normalize(x, dim=-1, eps=eps), rows, inverse, eps)
 
 
 def distinct(index: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
