@@ -69,8 +69,9 @@ def instrument(nets: M2VAENetworks, timer: Timer) -> None:
     if nets.has_image:
         nets.image_proj.forward = timer.wrap("views: image projection", nets.image_proj.forward)
     nets.id_head.forward = timer.wrap("ID view head (Eq. 2)", nets.id_head.forward)
+    nets.batch_item_rows = timer.wrap("item-table lookup (BPR warm, Eq. 20 co-items)", nets.batch_item_rows)
     for name, label in (("bpr", "factor: BPR (both)"), ("disentangle", "factor: DCL"),
-                        ("cooccurrence_of_items", "factor: co-occurrence")):
+                        ("cooccurrence_of_rows", "factor: co-occurrence")):
         setattr(losses, name, timer.wrap(label, getattr(losses, name)))
 
 
@@ -147,8 +148,8 @@ def main() -> None:
             for k in range(5):
                 step(batches[k % len(batches)])
         averages = prof.key_averages(group_by_input_shape=args.shapes, group_by_stack_n=args.stack)
-        print(averages.table(sort_by="self_cpu_time_total", row_limit=args.rows or (30 if args.shapes or args.stack else 20),
-                             max_shapes_column_width=80))
+        rows = args.rows or (30 if args.shapes or args.stack else 20)
+        print(averages.table(sort_by="self_cpu_time_total", row_limit=rows, max_shapes_column_width=80))
     print(f"step ms: {1e3 * statistics.median(walls):.1f}")
 
 

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..nn.encoders import GaussianHead
-from ..nn.gaussian import normal, standard_normal
+from ..nn.gaussian import constant_like, normal, standard_normal
 from .views import Views
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class ResidualPrior(ContentPrior):
 
     def params(self, nets: M2VAENetworks, views: Views) -> tuple[torch.Tensor, torch.Tensor]:
         _, logvar = super().params(nets, views)
-        return torch.zeros_like(logvar), logvar
+        return constant_like(logvar, 0.0), logvar
 
     def mean_terms(self, nets, views, user):
         return _shared_mean(torch.zeros_like(views.mu[0]), user.shape[0])

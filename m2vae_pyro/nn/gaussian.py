@@ -21,7 +21,7 @@ class DiagonalNormal(dist.Normal):
 
     def __init__(self, loc: torch.Tensor, logvar: torch.Tensor, standard: bool = False, validate_args=None):
         self.logvar, self.standard = logvar, standard
-        scale = torch.ones_like(logvar) if standard else (0.5 * logvar).exp()
+        scale = constant_like(logvar, 1.0) if standard else (0.5 * logvar).exp()
         super().__init__(loc, scale, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
@@ -40,8 +40,15 @@ def normal(mu: torch.Tensor, logvar: torch.Tensor) -> dist.TorchDistribution:
 
 def standard_normal(like: torch.Tensor) -> dist.TorchDistribution:
     """``N(0, I)`` with the shape of ``like`` ``[..., d]`` (event shape ``[d]``)."""
-    zeros = torch.zeros_like(like)
+    zeros = constant_like(like, 0.0)
     return DiagonalNormal(zeros, zeros, standard=True).to_event(1)
+
+
+def constant_like(like: torch.Tensor, value: float) -> torch.Tensor:
+    """``value`` with the shape of ``like``, as a broadcast view of one number (read-only): a constant parameter (the
+    standard normal's 0 and 1, the residual prior's zero mean) costs no ``[B, d]`` tensor to fill and read; eight such
+    fills were ~4 % of an ML-20M-size training step (issue 34)."""
+    return like.new_full((), value).expand(like.shape)
 
 
 @register_kl(DiagonalNormal, DiagonalNormal)
@@ -50,7 +57,7 @@ def _kl_diagonal(q: DiagonalNormal, p: DiagonalNormal) -> torch.Tensor:
     if p.standard:
         return 0.5 * (q.logvar.exp() + q.loc.pow(2) - 1.0 - q.logvar)
     if _same_values(q.loc, p.loc) and _same_values(q.logvar, p.logvar):  # KL and its gradients are 0 at q = p
-        return torch.zeros_like(q.loc)
+        return constant_like(q.loc, 0.0)
     return 0.5 * ((q.logvar - p.logvar).exp() + (q.loc - p.loc).pow(2) * (-p.logvar).exp() - 1.0
                   + p.logvar - q.logvar)
 
