@@ -2,8 +2,10 @@
 
 ``gathered_dot`` scores each example's anchor against its ``K`` candidate rows. On Amazon- and ML-20M-size
 catalogues the candidates are gathered (``nn/similarity.py``); written as one gather, that is a fresh ``[B, K, d]``
-tensor a step (105 MB at B = 4,096, K = 50, d = 128), written to memory and read back by the product. This times the
-two forms on random data of that shape, checks that they agree bit for bit, and prints a table.
+tensor a step (105 MB at B = 4,096, K = 50, d = 128), written to memory and read back by the product. This times
+one gather, the blocked form of session 23 (``bmm`` over 8-MB blocks) and the current one (``torch.linalg.vecdot`` over
+``GATHER_BYTES`` blocks) on random data of that shape, checks that the current form equals one gather bit for bit,
+and prints a table.
 
 Usage: OMP_NUM_THREADS=2 python benchmarks/probe_gather_dot.py [--batch 4096] [--rows 21400] [--threads 1,2]
 """
@@ -33,22 +35,31 @@ def main() -> None:
     index = torch.randint(0, args.rows, (args.batch, args.k))
 
     def whole():
-        return torch.bmm(F.embedding(index, rows), anchor.unsqueeze(-1)).squeeze(-1)
+        return torch.linalg.vecdot(F.embedding(index, rows), anchor.unsqueeze(1))
+
+    def bmm_blocks(block_bytes=8 * 2**20):  # session 23's form
+        block = max(1, block_bytes // (args.k * args.d * 4))
+        buffer, out = rows.new_empty(block * args.k, args.d), anchor.new_empty(args.batch, args.k)
+        for lo in range(0, args.batch, block):
+            hi = min(args.batch, lo + block)
+            gathered = torch.index_select(rows, 0, index[lo:hi].reshape(-1), out=buffer[: (hi - lo) * args.k])
+            torch.bmm(gathered.view(hi - lo, args.k, -1), anchor[lo:hi].unsqueeze(-1), out=out[lo:hi].unsqueeze(-1))
+        return out
 
     def blocks():
         return similarity._gather_then_dot(anchor, rows, index)
 
     same = torch.equal(whole(), blocks())
     print(f"B = {args.batch}, K = {args.k}, d = {args.d}, {args.rows:,} rows; block of "
-          f"{similarity.GATHER_BYTES >> 20} MB; bit-identical: {same}")
-    print("| threads | one gather ms | blocks ms | speed-up |")
-    print("|---|---|---|---|")
+          f"{similarity.GATHER_BYTES / 2**20:g} MB; bit-identical to one gather: {same}")
+    print("| threads | one gather ms | bmm, 8-MB blocks ms | vecdot, blocks ms | speed-up over one gather |")
+    print("|---|---|---|---|---|")
     ratio = None
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
-        a, b = median_ms(whole, args.repeats, warmup=1), median_ms(blocks, args.repeats, warmup=1)
-        ratio = a / b
-        print(f"| {threads} | {a:.1f} | {b:.1f} | {ratio:.2f}× |")
+        a, b, c = (median_ms(f, args.repeats, warmup=1) for f in (whole, bmm_blocks, blocks))
+        ratio = a / c
+        print(f"| {threads} | {a:.1f} | {b:.1f} | {c:.1f} | {ratio:.2f}× |")
     print(f"blocked gather speed-up: {ratio:.2f}")
 
 

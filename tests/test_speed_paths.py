@@ -42,7 +42,7 @@ def test_gathered_rows_in_blocks_equal_one_gather_bit_for_bit(monkeypatch, block
     anchor, rows, index = torch.randn(7, 4), torch.randn(400, 4), torch.randint(0, 400, (7, 3))
     monkeypatch.setattr(similarity, "GATHER_BYTES", block_bytes)
     got = similarity.gathered_dot(anchor, rows, index)
-    assert torch.equal(got, torch.bmm(rows[index], anchor.unsqueeze(-1)).squeeze(-1))
+    assert torch.equal(got, torch.linalg.vecdot(rows[index], anchor.unsqueeze(1)))
 
 
 def test_gathered_dot_refuses_wrong_ranks():

@@ -17,8 +17,9 @@ from torch.nn import functional as F
 # (measured on one CPU thread: n/K = 10 and 25 → the product 11× and 3× faster; 85 and 385 → the gather 1.7× and 6×
 # faster).
 GATHER_ABOVE = 50
-# The gathered rows of one block of examples (see _gather_then_dot): a few MB, within the last-level cache.
-GATHER_BYTES = 8 * 2**20
+# The gathered rows of one block of examples (see _gather_then_dot): within a core's cache (1–4 MB measured best,
+# 8 MB 10–60 % slower; benchmarks/probe_gather_dot.py).
+GATHER_BYTES = 2 * 2**20
 
 
 class _GatheredDot(torch.autograd.Function):
@@ -59,11 +60,13 @@ def _dot_backward(anchor: torch.Tensor, rows: torch.Tensor, index: torch.Tensor,
 
 
 def _gather_then_dot(anchor: torch.Tensor, rows: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``bmm(rows[index], anchor)`` over blocks of examples whose gathered rows fit one reused ``GATHER_BYTES``
+    """``vecdot(rows[index], anchor)`` over blocks of examples whose gathered rows fit one reused ``GATHER_BYTES``
     buffer: the whole ``[B, K, d]`` gather is a fresh allocation of ~100 MB a step at B = 4,096 (Amazon-size and
-    ML-20M-size catalogues), written and read back from memory — the block stays in cache. The same values, bit for
-    bit (each entry is the same length-``d`` dot product); 97 → 37 ms on one thread at B = 4,096, K = 50
-    (benchmarks/probe_gather_dot.py)."""
+    ML-20M-size catalogues), written and read back from memory — the block stays in cache. The same values bit for
+    bit whatever the block (each entry is the same length-``d`` dot product). ``torch.linalg.vecdot``, not ``bmm``:
+    a batch of ``[K, d] × [d]`` products is a poor fit for a matrix kernel (at B = 4,096, K = 50 on two threads the
+    blocked forward took 20.3 ms with ``bmm`` and 8-MB blocks, 7.4 ms with ``vecdot`` and 2-MB blocks; 97 ms as one
+    gather; benchmarks/probe_gather_dot.py)."""
     n_examples, k = index.shape
     block = max(1, min(n_examples, GATHER_BYTES // max(1, k * rows.shape[1] * rows.element_size())))
     buffer = rows.new_empty(block * k, rows.shape[1])
@@ -71,7 +74,7 @@ def _gather_then_dot(anchor: torch.Tensor, rows: torch.Tensor, index: torch.Tens
     for lo in range(0, n_examples, block):
         hi = min(n_examples, lo + block)
         gathered = torch.index_select(rows, 0, index[lo:hi].reshape(-1), out=buffer[: (hi - lo) * k])
-        torch.bmm(gathered.view(hi - lo, k, -1), anchor[lo:hi].unsqueeze(-1), out=out[lo:hi].unsqueeze(-1))
+        torch.linalg.vecdot(gathered.view(hi - lo, k, -1), anchor[lo:hi].unsqueeze(1), out=out[lo:hi])
     return out
 
 
