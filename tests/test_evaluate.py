@@ -143,3 +143,16 @@ def test_top_candidates_equal_the_first_k_of_a_stable_descending_sort(q, c, k, l
     scores[-1, -1] = float("nan")
     want = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
     assert torch.equal(top_candidates(scores, k), want)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 4 * 20])  # one interaction a chunk; a few; (default: one chunk)
+def test_content_activity_profiles_in_chunks_equal_one_gather(monkeypatch, tiny_split, chunk_bytes):
+    """The users' content profiles are summed over chunks of interactions (an ML-20M-size catalogue's whole gather is
+    82 GB): the scores are those of the unchunked sum, bit for bit."""
+    from m2vae_pyro.baselines import reference
+
+    ds, split = tiny_split
+    users, items = torch.arange(ds.n_users), torch.arange(ds.n_items)
+    want = reference.content_activity_scorer(ds, split)(users, items)
+    monkeypatch.setattr(reference, "PROFILE_CHUNK_BYTES", chunk_bytes)
+    assert torch.equal(reference.content_activity_scorer(ds, split)(users, items), want)
