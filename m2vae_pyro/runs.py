@@ -55,6 +55,11 @@ PARTIAL_SUFFIX = ".partial"
 REPLACES_FILE = "replaces.json"
 
 
+class OutputsFailed(DataError):
+    """Training finished, but writing its outputs failed: the run keeps the trained state, and ``m2vae train
+    --resume RUN`` writes the outputs again (the epochs are not lost to a failure in, say, the curves' plot)."""
+
+
 def prepare_run_dir(out: Path, force: bool) -> Path:
     """Check that ``out`` may hold a new run; returns the directory to train into: ``out`` itself when it is new or
     empty, else (``force``) ``OUT.partial`` beside it, which replaces the old run's outputs when training ends
@@ -154,6 +159,8 @@ def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, fo
             raise Interrupted(f"{exc}. The previous run in {out} is untouched; this one replaces it when it "
                               f"finishes: m2vae train --resume {build}", signal=exc.signal) from None
         raise
+    except OutputsFailed:
+        raise  # training finished: the run stays, to be resumed (an old run it would replace stays too)
     except Exception:
         if main and created:
             shutil.rmtree(build, ignore_errors=True)  # a failed run leaves nothing; an old run it would replace stays
@@ -228,7 +235,12 @@ def _train(model: M2VAE, out: Path, trainer_state: dict | None, progress: bool, 
         save_resume_point()
         raise Interrupted(f"{exc}; state saved to {out / RESUME_FILE}. Resume with: m2vae train --resume {out}",
                           signal=signals.received) from None
-    _write_outputs(model, out, t0)
+    try:
+        _write_outputs(model, out, t0)
+    except Exception as exc:  # the epochs are paid for: keep the trained state, from which a resume writes these again
+        save_resume_point()
+        raise OutputsFailed(out, f"training finished, but writing its outputs failed ({type(exc).__name__}: {exc}); "
+                                 f"the trained state is kept: m2vae train --resume {out} writes them") from exc
     (out / RESUME_FILE).unlink(missing_ok=True)
     return model
 

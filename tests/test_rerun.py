@@ -61,6 +61,32 @@ def test_forced_rerun_that_fails_or_is_interrupted_leaves_the_old_run(shop, tmp_
     assert not (run / RESUME_FILE).exists()
 
 
+def test_a_run_whose_outputs_fail_after_training_keeps_its_state_and_resume_writes_them(shop, tmp_path, monkeypatch,
+                                                                                        capsys):
+    """A failure after the last epoch (the curves' reference lines once asked for 82 GB on an ML-20M-size catalogue)
+    must not take the trained run with it: the state stays, one clear line says how to finish, and a resume writes the
+    outputs without training again."""
+    from m2vae_pyro import runs
+
+    write_outputs = runs._write_outputs
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("can't allocate memory")
+
+    monkeypatch.setattr(runs, "_write_outputs", failing)
+    run = tmp_path / "run"
+    assert main(["train", str(shop), "--out", str(run), "--epochs", "2", *SMALL]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("m2vae")]  # not the bars
+    assert len(err) == 1 and "training finished" in err[0] and "can't allocate memory" in err[0]
+    assert f"m2vae train --resume {run}" in err[0]
+    assert (run / RESUME_FILE).is_file() and (run / "checkpoint.pt").is_file() and not (run / "train.json").exists()
+
+    monkeypatch.setattr(runs, "_write_outputs", write_outputs)
+    model = resume_run(run, progress=False)
+    assert len(model.history.rows) == 2  # the two trained epochs, none added
+    assert (run / "train.json").is_file() and (run / "curves.png").is_file() and not (run / RESUME_FILE).exists()
+
+
 @pytest.mark.slow
 def test_sigkill_at_a_random_step_then_resume_equals_the_uninterrupted_run(shop, tmp_path):
     args = [str(shop), "--epochs", "8", *SMALL, "--set", "patience=10"]
