@@ -32,7 +32,7 @@ from .data.split import load_split
 from .evaluation.protocols import evaluate
 from .m2vae import M2VAE, atomic_torch_save
 from .provenance import LOG_FILE, PROVENANCE_FILE, ConsoleLog, provenance
-from .train.errors import Interrupted
+from .train.errors import Interrupted, TrainingError
 from .train.trainer import rank_and_world
 
 RESUME_FILE = "resume.pt"
@@ -161,6 +161,13 @@ def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, fo
         raise
     except OutputsFailed:
         raise  # training finished: the run stays, to be resumed (an old run it would replace stays too)
+    except TrainingError as exc:  # a non-finite loss after some epochs: their best checkpoint is worth keeping
+        checkpoint = build / "checkpoint.pt"
+        if main and created and not checkpoint.is_file():
+            shutil.rmtree(build, ignore_errors=True)
+        elif main:
+            raise TrainingError(f"{exc}: {checkpoint}") from None
+        raise
     except Exception:
         if main and created:
             shutil.rmtree(build, ignore_errors=True)  # a failed run leaves nothing; an old run it would replace stays

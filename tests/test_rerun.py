@@ -87,6 +87,28 @@ def test_a_run_whose_outputs_fail_after_training_keeps_its_state_and_resume_writ
     assert (run / "train.json").is_file() and (run / "curves.png").is_file() and not (run / RESUME_FILE).exists()
 
 
+def test_a_non_finite_loss_after_an_epoch_keeps_the_best_checkpoint_it_names(shop, tmp_path, monkeypatch, capsys):
+    """The trainer's error says the best checkpoint so far is kept: the run directory must keep it (it removed the
+    whole new run before), and the line names it."""
+    from m2vae_pyro.train.errors import TrainingError
+    from m2vae_pyro.train.trainer import Trainer
+
+    step = Trainer._step
+
+    def failing_later(self, batch):
+        if self.step >= 8:  # past the first epoch's checkpoint (5 batches an epoch)
+            raise TrainingError(f"loss term 'loss' is nan at step {self.step}; training stopped "
+                                "(the best checkpoint so far is kept)")
+        return step(self, batch)
+
+    monkeypatch.setattr(Trainer, "_step", failing_later)
+    run = tmp_path / "run"
+    assert main(["train", str(shop), "--out", str(run), "--epochs", "3", *SMALL]) == 3
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("m2vae")]
+    assert len(err) == 1 and "is nan at step 8" in err[0] and err[0].endswith(str(run / "checkpoint.pt"))
+    assert (run / "checkpoint.pt").is_file() and (run / "config.json").is_file()
+
+
 @pytest.mark.slow
 def test_sigkill_at_a_random_step_then_resume_equals_the_uninterrupted_run(shop, tmp_path):
     args = [str(shop), "--epochs", "8", *SMALL, "--set", "patience=10"]
