@@ -163,10 +163,10 @@ def train_run(dataset: str, data_dir: Path | None, out: Path, config: Config, fo
         raise  # training finished: the run stays, to be resumed (an old run it would replace stays too)
     except TrainingError as exc:  # a non-finite loss after some epochs: their best checkpoint is worth keeping
         checkpoint = build / "checkpoint.pt"
-        if main and created and not checkpoint.is_file():
-            shutil.rmtree(build, ignore_errors=True)
-        elif main:
+        if main and checkpoint.is_file():
             raise TrainingError(f"{exc}: {checkpoint}") from None
+        if main and created:
+            shutil.rmtree(build, ignore_errors=True)
         raise
     except Exception:
         if main and created:
